@@ -1,0 +1,43 @@
+"""One validated, frozen settings tree: YAML file + environment (RT_…) + .env, with a hash."""
+
+from reinforcetrade.config.sections import (
+    AgentsConfig,
+    AlertsConfig,
+    BacktestConfig,
+    CostsConfig,
+    DataConfig,
+    OptimizationConfig,
+    RiskConfig,
+    RLConfig,
+    StorageConfig,
+    TowerConfig,
+    TradingConfig,
+    WebConfig,
+)
+from reinforcetrade.config.settings import (
+    DEFAULT_FILE,
+    Settings,
+    load_settings,
+    secret_fields,
+    settings_schema,
+)
+
+__all__ = [
+    "DEFAULT_FILE",
+    "AgentsConfig",
+    "AlertsConfig",
+    "BacktestConfig",
+    "CostsConfig",
+    "DataConfig",
+    "OptimizationConfig",
+    "RLConfig",
+    "RiskConfig",
+    "Settings",
+    "StorageConfig",
+    "TowerConfig",
+    "TradingConfig",
+    "WebConfig",
+    "load_settings",
+    "secret_fields",
+    "settings_schema",
+]

@@ -1,0 +1,289 @@
+"""The settings tree's sections: every promised threshold is a field with its default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from reinforcetrade.core.timeframes import parse_timeframe
+
+
+def _timeframe_text(value: str) -> str:
+    """Return a timeframe's canonical text, refusing what `parse_timeframe` refuses."""
+    try:
+        return parse_timeframe(value).text
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+
+
+TimeframeText = Annotated[str, AfterValidator(_timeframe_text)]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+REGIMES: tuple[str, ...] = ("trending", "ranging", "high_volatility")
+SIGNAL_AGENTS: tuple[str, ...] = ("environment", "short_term", "trend")
+
+
+class Section(BaseModel):
+    """Base of every section: frozen, and unknown fields are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class SyntheticMarketConfig(Section):
+    """The bundled synthetic market used by the demo and by tests that need no real prices."""
+
+    symbols: tuple[str, ...] = Field(("BTC/USDT", "ETH/USDT"), min_length=1)
+    timeframe: TimeframeText = "1h"
+    bars: int = Field(8760, ge=2, description="bars per symbol (8760 hourly bars = one year)")
+    seed: int = Field(42, ge=0)
+    start: str = "2020-01-01T00:00:00Z"
+
+
+class DataConfig(Section):
+    """Market data: where it lives, how gaps are treated, how history is fetched."""
+
+    directory: Path = Path("data")
+    cache_dir: Path = Field(Path(".cache/reinforcetrade"), description="CCXT history cache")
+    timeframe: TimeframeText = "1h"
+    gap_policy: Literal["raise", "keep", "fill"] = Field(
+        "keep", description="what to do with missing bars: raise, keep (logged) or fill flat bars"
+    )
+    calendar: Literal["auto", "24/7", "fx", "weekdays"] = "auto"
+    exchange: str = Field("binance", description="default ccxt exchange id for history")
+    page_limit: int = Field(1000, ge=1, le=10_000, description="bars asked per request")
+    max_retries: int = Field(5, ge=0, le=20, description="retries per request on network errors")
+    retry_backoff_seconds: float = Field(1.0, ge=0, le=60)
+    retry_backoff_max_seconds: float = Field(30.0, ge=0, le=600)
+    request_timeout_ms: int = Field(10_000, ge=100, le=300_000)
+    api_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="override entries of the ccxt exchange's urls['api'] (proxies, test servers)",
+    )
+    synthetic: SyntheticMarketConfig = SyntheticMarketConfig()
+
+
+class EnvironmentAgentConfig(Section):
+    """Environment perception: volatility and trend regimes."""
+
+    volatility_window: int = Field(24, ge=2)
+    volatility_history: int = Field(
+        720, ge=10, description="bars of history the regime ranks against"
+    )
+    high_volatility_quantile: Fraction = 0.80
+    extreme_volatility_quantile: Fraction = 0.95
+    adx_period: int = Field(14, ge=2)
+    trend_adx_threshold: float = Field(25.0, gt=0, lt=100)
+
+
+class ShortTermAgentConfig(Section):
+    """Short-term wave: momentum buy/sell signals."""
+
+    rsi_period: int = Field(14, ge=2)
+    rsi_oversold: float = Field(30.0, gt=0, lt=50)
+    rsi_overbought: float = Field(70.0, gt=50, lt=100)
+    roc_period: int = Field(10, ge=1)
+    macd_fast: int = Field(12, ge=1)
+    macd_slow: int = Field(26, ge=2)
+    macd_signal: int = Field(9, ge=1)
+    bollinger_period: int = Field(20, ge=2)
+    bollinger_std: float = Field(2.0, gt=0)
+
+
+class TrendAgentConfig(Section):
+    """Trend tracking: long-horizon direction."""
+
+    fast_ma: int = Field(50, ge=2)
+    slow_ma: int = Field(200, ge=3)
+    breakout_window: int = Field(55, ge=2)
+
+    @model_validator(mode="after")
+    def _fast_below_slow(self) -> TrendAgentConfig:
+        if self.fast_ma >= self.slow_ma:
+            raise ValueError(
+                f"fast_ma ({self.fast_ma}) must be shorter than slow_ma ({self.slow_ma})"
+            )
+        return self
+
+
+class AgentsConfig(Section):
+    """The signal agents' parameters."""
+
+    environment: EnvironmentAgentConfig = EnvironmentAgentConfig()
+    short_term: ShortTermAgentConfig = ShortTermAgentConfig()
+    trend: TrendAgentConfig = TrendAgentConfig()
+
+
+def _default_weights() -> dict[str, dict[str, float]]:
+    return {
+        "trending": {"environment": 0.2, "short_term": 0.3, "trend": 0.5},
+        "ranging": {"environment": 0.2, "short_term": 0.5, "trend": 0.3},
+        "high_volatility": {"environment": 0.4, "short_term": 0.3, "trend": 0.3},
+    }
+
+
+class TowerConfig(Section):
+    """The Decision Tower: regime weights, entry confidence and consensus."""
+
+    entry_confidence: float = Field(
+        0.60, ge=0, le=1, description="minimum tower confidence to enter"
+    )
+    exit_confidence: float = Field(
+        0.60, ge=0, le=1, description="an opposite signal this confident exits at once"
+    )
+    consensus_agents: int = Field(2, ge=1, description="agents that must agree on the direction")
+    signal_agents: int = Field(
+        3, ge=1, description="signal agents voting (consensus is K of these)"
+    )
+    weights: dict[str, dict[str, float]] = Field(
+        default_factory=_default_weights, description="agent weights per market regime"
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_usable(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        for regime, table in value.items():
+            if any(w < 0 for w in table.values()) or sum(table.values()) <= 0:
+                raise ValueError(f"weights for {regime!r} must be non-negative and not all zero")
+        return value
+
+    @model_validator(mode="after")
+    def _consensus_possible(self) -> TowerConfig:
+        if self.consensus_agents > self.signal_agents:
+            raise ValueError(
+                f"consensus_agents ({self.consensus_agents}) cannot exceed "
+                f"signal_agents ({self.signal_agents})"
+            )
+        return self
+
+
+class RiskConfig(Section):
+    """Sizing, stops and guards: the Risk Manager's limits."""
+
+    kelly_fraction: float = Field(0.25, gt=0, le=1, description="fraction of full Kelly to bet")
+    max_trade_fraction: Fraction = Field(0.10, description="max share of equity in one trade")
+    max_symbol_exposure: Fraction = Field(0.20, description="max share of equity in one symbol")
+    max_total_exposure: float = Field(1.0, gt=0, le=10, description="gross exposure cap / equity")
+    stop_loss: Fraction = 0.05
+    stop_loss_high_volatility: Fraction = Field(
+        0.075, description="stop in high-volatility regimes"
+    )
+    take_profit: Fraction = 0.10
+    loss_streak_limit: int = Field(3, ge=1, description="consecutive losses that cut exposure")
+    loss_streak_size_multiplier: float = Field(
+        0.5, gt=0, le=1, description="size multiplier after the loss streak"
+    )
+    max_drawdown_halt: Fraction = Field(0.20, description="drawdown from peak that halts trading")
+    circuit_breaker: bool = Field(True, description="halt new entries on extreme volatility")
+    circuit_breaker_volatility_multiple: float = Field(
+        3.0, gt=1, description="realised volatility / its rolling median that trips the breaker"
+    )
+    circuit_breaker_cooldown_bars: int = Field(24, ge=1)
+
+
+class CostsConfig(Section):
+    """The one cost model shared by backtests, RL environments and the paper broker."""
+
+    commission_rate: float = Field(0.001, ge=0, lt=0.1, description="per side, as a fraction")
+    spread_bps: float = Field(1.0, ge=0, lt=1000)
+    slippage_bps: float = Field(2.0, ge=0, lt=1000)
+    latency_ms: int = Field(250, ge=0)
+
+
+class BacktestConfig(Section):
+    """Backtest runs."""
+
+    initial_cash: float = Field(10_000.0, gt=0)
+    allow_short: bool = False
+    warmup_bars: int = Field(200, ge=0)
+    seed: int = Field(42, ge=0)
+
+
+class RLConfig(Section):
+    """Reinforcement-learning agents and their training."""
+
+    algorithm: Literal["ppo", "a2c", "dqn", "sac"] = "ppo"
+    total_timesteps: int = Field(100_000, ge=1)
+    window: int = Field(30, ge=1)
+    learning_rate: float = Field(3e-4, gt=0, lt=1)
+    gamma: float = Field(0.99, gt=0, le=1)
+    seed: int = Field(0, ge=0)
+    models_dir: Path = Path("models")
+    drawdown_penalty: float = Field(0.0, ge=0)
+    turnover_penalty: float = Field(0.0, ge=0)
+
+
+class OptimizationConfig(Section):
+    """Parameter search and walk-forward validation."""
+
+    method: Literal["grid", "genetic", "random", "tpe"] = "genetic"
+    n_trials: int = Field(100, ge=1)
+    storage: str = Field("sqlite:///optuna.db", description="Optuna storage URL")
+    executor: Literal["local", "dask"] = "local"
+    dask_address: str | None = None
+    n_jobs: int = Field(2, ge=1)
+    folds: int = Field(5, ge=2)
+    purge_bars: int = Field(0, ge=0)
+    embargo_bars: int = Field(0, ge=0)
+    min_trades: int = Field(10, ge=0)
+
+
+class TradingConfig(Section):
+    """Paper and live trading; exchange credentials are secrets."""
+
+    mode: Literal["paper", "live"] = "paper"
+    broker: str = Field("paper", description="paper, ccxt:<exchange>, ib or oanda")
+    exchange: str = "binance"
+    symbols: tuple[str, ...] = ("BTC/USDT",)
+    timeframe: TimeframeText = "1h"
+    sandbox: bool = False
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    api_password: SecretStr | None = Field(None, description="passphrase some exchanges require")
+
+
+class StorageConfig(Section):
+    """The SQL journal."""
+
+    url: str = Field(
+        "sqlite:///reinforcetrade.db", description="SQLAlchemy URL (SQLite or PostgreSQL)"
+    )
+    password: SecretStr | None = Field(None, description="database password, kept out of the URL")
+
+
+class WebConfig(Section):
+    """The API and dashboard server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65_535)
+    allow_public_bind: bool = Field(False, description="required to bind anything but loopback")
+    username: str = "admin"
+    password: SecretStr | None = None
+    token_secret: SecretStr | None = None
+    token_ttl_seconds: int = Field(900, ge=60, le=86_400)
+    cors_origins: tuple[str, ...] = ()
+
+
+class AlertsConfig(Section):
+    """Alert channels and their credentials."""
+
+    enabled: bool = False
+    channels: tuple[Literal["log", "email", "telegram", "slack", "webhook"], ...] = ("log",)
+    min_level: Literal["info", "warning", "critical"] = "warning"
+    telegram_bot_token: SecretStr | None = None
+    telegram_chat_id: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65_535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    email_to: tuple[str, ...] = ()
+    slack_webhook_url: SecretStr | None = None
+    webhook_url: SecretStr | None = None

@@ -1,0 +1,53 @@
+"""Market data: the OHLCV contract, validation, readers and writers, synthetic markets, resampling.
+
+The public API mirrors the command line::
+
+    from reinforcetrade.data import DataLoader, load_ohlcv, resample, validate
+    bars = load_ohlcv("btcusdt_1h.csv.gz")          # read + validate, gaps reported
+    daily = resample(bars, "1d")                    # open first, high max, low min, close last
+    synthetic = DataLoader().load_synthetic("BTC/USDT", timeframe="1h", bars=5000, seed=42)
+"""
+
+from reinforcetrade.data.cache import CacheWarning, HistoryCache
+from reinforcetrade.data.gaps import Gap, GapReport, find_gaps
+from reinforcetrade.data.history import CcxtHistory
+from reinforcetrade.data.loader import DataLoader
+from reinforcetrade.data.readers import load_ohlcv, read_file
+from reinforcetrade.data.resample import resample
+from reinforcetrade.data.schema import COLUMNS, make_ohlcv, symbol_of, timeframe_of, with_meta
+from reinforcetrade.data.synthetic import (
+    REGIME_NAMES,
+    SyntheticMarket,
+    SyntheticParams,
+    generate_market,
+    generate_ohlcv,
+)
+from reinforcetrade.data.validate import ValidationReport, check, validate
+from reinforcetrade.data.writers import write_ohlcv
+
+__all__ = [
+    "COLUMNS",
+    "REGIME_NAMES",
+    "CacheWarning",
+    "CcxtHistory",
+    "DataLoader",
+    "Gap",
+    "GapReport",
+    "HistoryCache",
+    "SyntheticMarket",
+    "SyntheticParams",
+    "ValidationReport",
+    "check",
+    "find_gaps",
+    "generate_market",
+    "generate_ohlcv",
+    "load_ohlcv",
+    "make_ohlcv",
+    "read_file",
+    "resample",
+    "symbol_of",
+    "timeframe_of",
+    "validate",
+    "with_meta",
+    "write_ohlcv",
+]
