@@ -18,6 +18,7 @@ from reinforcetrade.data.writers import symbol_filename, write_ohlcv
 from reinforcetrade.features.stats import log_returns, max_drawdown
 
 YEAR_NS = 365.25 * 86_400 * 1e9
+COLUMNS = ("symbol", "bars", "from", "to", "return", "vol/yr", "max DD")
 
 
 def demo(
@@ -40,19 +41,10 @@ def demo(
             paths.append(write_ohlcv(frame, out_dir / "data" / symbol_filename(symbol, tf.text)))
             update(done, len(market.frames))
     table = Table(
-        title=f"synthetic market: seed {cfg.seed}, {cfg.bars:,} bars of {tf}, "
-        f"config {settings.config_hash()}"
+        title=f"synthetic market, seed {cfg.seed}, {tf} bars (config {settings.config_hash()})"
     )
-    for name in (
-        "symbol",
-        "first bar",
-        "last bar",
-        "return",
-        "volatility / yr",
-        "max drawdown",
-        "file",
-    ):
-        table.add_column(name)
+    for name in COLUMNS:
+        table.add_column(name, justify="left" if name in ("symbol", "from", "to") else "right")
     per_year = YEAR_NS / tf.nanos
     for path in paths:
         frame = load_ohlcv(path, gaps="raise")  # the round trip must validate, with no gaps
@@ -60,18 +52,17 @@ def demo(
         vol = float(np.nanstd(log_returns(close), ddof=1)) * math.sqrt(per_year)
         table.add_row(
             str(frame.attrs.get("symbol")),
-            f"{frame.index[0]:%Y-%m-%d %H:%M}",
-            f"{frame.index[-1]:%Y-%m-%d %H:%M}",
+            f"{len(frame):,}",
+            f"{frame.index[0]:%Y-%m-%d}",
+            f"{frame.index[-1]:%Y-%m-%d}",
             f"{close[-1] / close[0] - 1:+.1%}",
-            f"{vol:.1%}",
-            f"{max_drawdown(close):.1%}",
-            str(path),
+            f"{vol:.0%}",
+            f"{max_drawdown(close):.0%}",
         )
     out.print(table)
     shares = np.bincount(market.regimes, minlength=len(market.regime_names)) / len(market.regimes)
-    out.print(
-        "regimes: "
-        + ", ".join(f"{n} {s:.0%}" for n, s in zip(market.regime_names, shares, strict=True)),
-        markup=False,
-    )
+    names = zip(market.regime_names, shares, strict=True)
+    out.print("regimes: " + ", ".join(f"{n} {s:.0%}" for n, s in names), markup=False)
+    for path in paths:
+        out.print(f"wrote {path}", markup=False)
     out.print(f"data written to {out_dir / 'data'}", markup=False)
