@@ -214,7 +214,6 @@ def test_fetch_from_a_local_exchange_writes_closed_bars_and_caches(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from fakes.binance import FakeBinance, RateLimited
-
     from reinforcetrade.core.clock import WallClock
 
     with FakeBinance(WallClock()) as venue:
@@ -242,13 +241,14 @@ def test_fetch_bad_symbol_exits_2(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from fakes.binance import FakeBinance
-
     from reinforcetrade.core.clock import WallClock
 
     with FakeBinance(WallClock()) as venue:
         monkeypatch.setenv("RT_DATA__API_URLS", json.dumps(venue.api_urls))
         monkeypatch.setenv("RT_DATA__CACHE_DIR", str(tmp_path / "cache"))
-        code, _, err = cli(capsys, "data", "fetch", "BTC/USTD", "--exchange", "binance", "--out", ".")
+        code, _, err = cli(
+            capsys, "data", "fetch", "BTC/USTD", "--exchange", "binance", "--out", "."
+        )
     assert code == 2
     assert "BTC/USTD" in err
     assert "BTC/USDT" in err  # a close symbol is suggested
