@@ -252,3 +252,22 @@ def test_fetch_bad_symbol_exits_2(
     assert code == 2
     assert "BTC/USTD" in err
     assert "BTC/USDT" in err  # a close symbol is suggested
+
+
+def test_bad_data_in_other_commands_exits_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "bad.csv").write_text(
+        "timestamp,open,high,low,close,volume\n"
+        "2024-01-01T00:00:00Z,1,2,1,2,-3\n2024-01-01T01:00:00Z,1,0.5,1,2,3\n"
+    )
+    for command in (
+        ["data", "info", "bad.csv"],
+        ["data", "resample", "bad.csv", "o.csv", "-t", "4h"],
+    ):
+        code, _, err = cli(capsys, *command)
+        assert code == 2
+        assert err.strip().count("\n") == 0, err
+        assert "bad.csv, line 2, column 'volume': volume is negative" in err
+        assert "and 1 more" in err
+    assert not (tmp_path / "o.csv").exists()

@@ -99,9 +99,10 @@ def validate_cmd(
 ) -> None:
     """Check a file against the OHLCV contract; exit 0 when valid, 2 when not. Gaps are reported."""
     settings = state.settings()
-    loaded = read_file(
-        file, timeframe=timeframe, calendar=(calendar or settings.data.calendar), tz=tz
-    )
+    with progress_bar(f"reading {file}"):
+        loaded = read_file(
+            file, timeframe=timeframe, calendar=(calendar or settings.data.calendar), tz=tz
+        )
     report = loaded.report
     if not report.ok:
         for line in report.lines(limit=50):
@@ -126,12 +127,13 @@ def info_cmd(
 ) -> None:
     """Summarise a file: symbol, bars, range, gaps, prices, volume and volatility."""
     settings = state.settings()
-    frame = DataLoader(settings.data).load(
-        file, timeframe=timeframe, calendar=calendar or settings.data.calendar, tz=tz, gaps="keep"
-    )
-    loaded = read_file(
-        file, timeframe=timeframe_of(frame), calendar=calendar or settings.data.calendar, tz=tz
-    )
+    with progress_bar(f"reading {file}"):
+        loaded = read_file(
+            file, timeframe=timeframe, calendar=calendar or settings.data.calendar, tz=tz
+        )
+    if not loaded.report.ok:
+        raise loaded.report.error()  # `data validate` lists the problems
+    frame = loaded.frame
     tf = timeframe_of(frame)
     close = frame["close"].to_numpy()
     table = Table(title=str(file), show_header=False, title_justify="left")
@@ -219,7 +221,10 @@ def fetch_cmd(
         str | None, typer.Option("--since", help="First bar, ISO date/time (UTC) or epoch ms.")
     ] = None,
     limit: Annotated[
-        int | None, typer.Option("--limit", "-n", min=1, help="Bars wanted (default 5000).")
+        int | None,
+        typer.Option(
+            "--limit", "-n", min=1, help="Bars wanted (default: 5000, or all since --since)."
+        ),
     ] = None,
     fmt: Annotated[Fmt, typer.Option("--format", "-f", help="File format.")] = Fmt.parquet,
 ) -> None:
@@ -230,7 +235,12 @@ def fetch_cmd(
     tf = parse_timeframe(timeframe).text
     with progress_bar(f"fetching {symbol} {tf}") as update:
         frame = loader.fetch_historical_data(
-            symbol, timeframe=tf, limit=wanted, exchange=exchange, since=since, progress=update
+            symbol,
+            timeframe=tf,
+            limit=wanted,
+            exchange=exchange,
+            since=int(since) if since and since.isdigit() else since,  # epoch ms or ISO text
+            progress=update,
         )
     if frame.empty:
         raise UserInputError(
@@ -261,7 +271,8 @@ def resample_cmd(
     """Aggregate bars to a coarser timeframe: open first, high max, low min, close last, sum."""
     settings = state.settings()
     format_of(target)  # refuse an unknown suffix before doing any work
-    frame = DataLoader(settings.data).load(source, tz=tz)
+    with progress_bar(f"reading {source}"):
+        frame = DataLoader(settings.data).load(source, tz=tz)
     result = resample(frame, timeframe, partial=partial.value)
     write_ohlcv(result, target)
     out.print(

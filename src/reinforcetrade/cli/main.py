@@ -21,11 +21,12 @@ from reinforcetrade.cli.console import err
 from reinforcetrade.cli.data_cmds import data_app
 from reinforcetrade.cli.demo_cmd import demo
 from reinforcetrade.cli.state import state
-from reinforcetrade.core.errors import UserInputError
+from reinforcetrade.core.errors import DataValidationError, UserInputError
 
 app = typer.Typer(
     name="reinforcetrade",
-    help="Multi-agent reinforcement-learning trading: data, backtests, RL, live execution.",
+    help="Multi-agent reinforcement-learning trading: data, backtests, RL, live execution.\n\n"
+    "Research and education software: trading risks loss.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -69,6 +70,21 @@ def root(
     )
 
 
+def _one_line(exc: UserInputError) -> str:
+    """Return the cause of a bad-input error as one line (the first problem when there are many)."""
+    text = str(exc)
+    if isinstance(exc, DataValidationError) and exc.issues and "\n" in text:
+        count = len(exc.issues)
+        first = exc.issues[0].render(exc.source, exc.row_label)
+        more = (
+            f" (and {count - 1} more: `reinforcetrade data validate` lists them)"
+            if count > 1
+            else ""
+        )
+        return f"{first}{more}"
+    return " ".join(part.strip() for part in text.splitlines())
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the command line and return (and exit with) its exit code."""
     args = sys.argv[1:] if argv is None else argv
@@ -79,7 +95,7 @@ def run(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except UserInputError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
+        err.print(f"[bold red]error:[/] {escape(_one_line(exc))}", markup=True, highlight=False)
         if debug:
             traceback.print_exc()
         code = 2

@@ -55,9 +55,11 @@ class DataError(UserInputError):
         source: str | Path | None = None,
         issues: Sequence[DataIssue] = (),
         hint: str | None = None,
+        row_label: str = "row",
     ) -> None:
         self.source = None if source is None else str(source)
         self.issues = tuple(issues)
+        self.row_label = row_label
         self.hint = hint
         text = (
             message

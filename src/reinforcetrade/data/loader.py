@@ -91,7 +91,7 @@ class DataLoader:
                 exchange=exchange or self.config.exchange,
                 progress=progress,
             )
-        if frame.empty:
+        if frame.empty or self.config.gap_policy == "keep":  # fetch() has kept and logged gaps
             return frame
         return validate(frame, gaps=self.config.gap_policy, calendar=self.config.calendar)
 

@@ -89,7 +89,9 @@ class ValidationReport:
         count = len(self.issues) + sum(self.omitted.values())
         head = f"{count} problem{'s' if count != 1 else ''} in the data"
         body = "\n  ".join(self.lines(limit=30))
-        return DataValidationError(f"{head}:\n  {body}", source=self.source, issues=self.issues)
+        return DataValidationError(
+            f"{head}:\n  {body}", source=self.source, issues=self.issues, row_label=self.row_label
+        )
 
 
 class _Collector:
