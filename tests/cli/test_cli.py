@@ -192,6 +192,8 @@ def test_demo_generates_and_summarises(capsys: pytest.CaptureFixture[str], tmp_p
     assert "ETH/USDT" in out
     assert "regimes: calm" in out
     assert "data written to out/data" in out
+    assert "backtest result written to out/backtest" in out
+    assert (tmp_path / "out" / "backtest" / "decisions.parquet").is_file()
 
 
 def test_console_script_is_installed_and_uses_exit_codes(tmp_path: Path) -> None:
@@ -271,3 +273,70 @@ def test_bad_data_in_other_commands_exits_2_with_one_line(
         assert "bad.csv, line 2, column 'volume': volume is negative" in err
         assert "and 1 more" in err
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_backtest_on_the_synthetic_market(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "reinforcetrade.yaml").write_text("data:\n  synthetic:\n    bars: 3000\n")
+    code, out, err = cli(capsys, "backtest", "--synthetic", "--symbol", "BTC/USDT", "--out", "bt")
+    assert code == 0, err
+    for fragment in (
+        "total return",
+        "Sharpe",
+        "max drawdown",
+        "blocked entries by reason",
+        "result written to bt",
+    ):
+        assert fragment in out
+    for name in ("equity", "trades", "orders", "fills", "decisions", "exposure"):
+        assert pd.read_parquet(tmp_path / "bt" / f"{name}.parquet") is not None
+    summary = json.loads((tmp_path / "bt" / "metrics.json").read_text())
+    assert summary["symbols"] == ["BTC/USDT"]
+    assert summary["metrics"]["trade_count"] == len(
+        pd.read_parquet(tmp_path / "bt" / "trades.parquet").query("exit_reason != 'open'")
+    )
+    assert "api_key" in (tmp_path / "bt" / "config.yaml").read_text()
+
+
+def test_backtest_on_a_file_with_dates_and_resampling(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    cli(
+        capsys,
+        "data",
+        "generate",
+        "--symbols",
+        "ETH/USDT",
+        "--timeframe",
+        "15m",
+        "--bars",
+        "20000",
+        "--out",
+        ".",
+    )
+    code, _out, err = cli(
+        capsys,
+        "backtest",
+        "--data",
+        "ETH-USDT_15m.parquet",
+        "--timeframe",
+        "1h",
+        "--start",
+        "2020-01-20",
+        "--end",
+        "2020-06-30",
+        "--out",
+        "bt",
+    )
+    assert code == 0, err
+    equity = pd.read_parquet(tmp_path / "bt" / "equity.parquet")
+    assert equity.index[0] >= pd.Timestamp("2020-01-20", tz="UTC")
+    assert equity.index[-1] < pd.Timestamp("2020-07-01", tz="UTC")
+    assert (equity.index[1] - equity.index[0]) == pd.Timedelta(hours=1)
+
+
+def test_backtest_refuses_both_sources(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "backtest", "--synthetic", "--data", "x.csv")
+    assert code == 2
+    assert "either --data FILE or --synthetic" in err

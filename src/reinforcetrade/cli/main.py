@@ -16,6 +16,7 @@ import typer
 from rich.markup import escape
 
 from reinforcetrade import __version__
+from reinforcetrade.cli.backtest_cmd import backtest
 from reinforcetrade.cli.config_cmds import config_app
 from reinforcetrade.cli.console import err
 from reinforcetrade.cli.data_cmds import data_app
@@ -35,6 +36,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
 app.command("demo")(demo)
+app.command("backtest")(backtest)
 
 
 def _version(value: bool) -> None:

@@ -80,8 +80,13 @@ class EnvironmentAgentConfig(Section):
     )
     high_volatility_quantile: Fraction = 0.80
     extreme_volatility_quantile: Fraction = 0.95
+    low_volatility_quantile: Fraction = 0.20
     adx_period: int = Field(14, ge=2)
     trend_adx_threshold: float = Field(25.0, gt=0, lt=100)
+    slope_window: int = Field(50, ge=2, description="bars of the moving-average slope")
+    cost_feedback_alpha: float = Field(
+        0.1, gt=0, le=1, description="weight of each new fill in the execution-cost estimate"
+    )
 
 
 class ShortTermAgentConfig(Section):
@@ -146,6 +151,10 @@ class TowerConfig(Section):
     weights: dict[str, dict[str, float]] = Field(
         default_factory=_default_weights, description="agent weights per market regime"
     )
+    cost_penalty: float = Field(
+        0.002, ge=0, le=1, description="entry threshold added per bps of cost above assumption"
+    )
+    cost_penalty_cap: float = Field(0.2, ge=0, le=1, description="largest threshold increase")
 
     @field_validator("weights")
     @classmethod
@@ -169,6 +178,10 @@ class RiskConfig(Section):
     """Sizing, stops and guards: the Risk Manager's limits."""
 
     kelly_fraction: float = Field(0.25, gt=0, le=1, description="fraction of full Kelly to bet")
+    kelly_prior_trades: int = Field(
+        20, ge=0, description="pseudo-trades of prior blended into the Kelly estimate"
+    )
+    kelly_prior_win_rate: Fraction = Field(0.5, description="win rate the prior assumes")
     max_trade_fraction: Fraction = Field(0.10, description="max share of equity in one trade")
     max_symbol_exposure: Fraction = Field(0.20, description="max share of equity in one symbol")
     max_total_exposure: float = Field(1.0, gt=0, le=10, description="gross exposure cap / equity")
@@ -182,9 +195,13 @@ class RiskConfig(Section):
         0.5, gt=0, le=1, description="size multiplier after the loss streak"
     )
     max_drawdown_halt: Fraction = Field(0.20, description="drawdown from peak that halts trading")
+    flatten_on_halt: bool = Field(False, description="also close every position on a halt")
     circuit_breaker: bool = Field(True, description="halt new entries on extreme volatility")
     circuit_breaker_volatility_multiple: float = Field(
         3.0, gt=1, description="realised volatility / its rolling median that trips the breaker"
+    )
+    circuit_breaker_move_sigmas: float = Field(
+        6.0, gt=0, description="a bar move this many recent sigmas trips the breaker"
     )
     circuit_breaker_cooldown_bars: int = Field(24, ge=1)
 
@@ -192,10 +209,28 @@ class RiskConfig(Section):
 class CostsConfig(Section):
     """The one cost model shared by backtests, RL environments and the paper broker."""
 
-    commission_rate: float = Field(0.001, ge=0, lt=0.1, description="per side, as a fraction")
-    spread_bps: float = Field(1.0, ge=0, lt=1000)
-    slippage_bps: float = Field(2.0, ge=0, lt=1000)
-    latency_ms: int = Field(250, ge=0)
+    commission_rate: float = Field(
+        0.001, ge=0, lt=0.1, description="taker commission per side, as a fraction of notional"
+    )
+    maker_commission_rate: float = Field(
+        0.001, ge=0, lt=0.1, description="maker commission per side (resting limit orders)"
+    )
+    spread_bps: float = Field(1.0, ge=0, lt=1000, description="full bid-ask spread; half per side")
+    slippage_bps: float = Field(2.0, ge=0, lt=1000, description="fixed slippage per market fill")
+    slippage_volatility: float = Field(
+        0.05, ge=0, le=10, description="extra slippage as a multiple of the bar's (high-low)/open"
+    )
+    impact_coefficient: float = Field(
+        0.1, ge=0, le=10, description="square-root impact: coef × bar range × sqrt(qty / volume)"
+    )
+    max_participation: float = Field(
+        0.1, gt=0, le=1, description="largest share of a bar's volume one order may fill"
+    )
+    borrow_rate_annual: float = Field(
+        0.05, ge=0, lt=10, description="cost of holding a short, per year of notional"
+    )
+    lot_size: float = Field(0.0, ge=0, description="quantity step; 0 means fractional quantities")
+    latency_ms: int = Field(250, ge=0, description="assumed order latency, recorded on fills")
 
 
 class BacktestConfig(Section):
@@ -203,8 +238,14 @@ class BacktestConfig(Section):
 
     initial_cash: float = Field(10_000.0, gt=0)
     allow_short: bool = False
-    warmup_bars: int = Field(200, ge=0)
+    warmup_bars: int = Field(200, ge=0, description="bars before the first decision")
     seed: int = Field(42, ge=0)
+    calendar: Literal["24/7", "weekdays", "fx"] = Field(
+        "24/7", description="market calendar for annualising: 24/7 crypto, 252-day equities, FX"
+    )
+    periods_per_year: float | None = Field(
+        None, gt=0, description="override the bars per year used to annualise metrics"
+    )
 
 
 class RLConfig(Section):

@@ -1,7 +1,27 @@
-"""Causal features: indicators, statistics and regime labels as pure functions on numpy arrays."""
+"""Causal features: indicators and statistics as pure functions on numpy arrays."""
 
+from reinforcetrade.features.indicators import (
+    BollingerBands,
+    DirectionalIndex,
+    MacdLines,
+    adx,
+    atr,
+    bollinger,
+    donchian_position,
+    ema,
+    macd,
+    roc,
+    rolling_max,
+    rolling_min,
+    rolling_slope,
+    rsi,
+    sma,
+    true_range,
+    wilder,
+)
 from reinforcetrade.features.stats import (
     drawdown,
+    ewma_step,
     log_returns,
     max_drawdown,
     realized_volatility,
@@ -12,12 +32,30 @@ from reinforcetrade.features.stats import (
 )
 
 __all__ = [
+    "BollingerBands",
+    "DirectionalIndex",
+    "MacdLines",
+    "adx",
+    "atr",
+    "bollinger",
+    "donchian_position",
     "drawdown",
+    "ema",
+    "ewma_step",
     "log_returns",
+    "macd",
     "max_drawdown",
     "realized_volatility",
+    "roc",
+    "rolling_max",
     "rolling_mean",
+    "rolling_min",
+    "rolling_slope",
     "rolling_std",
     "rolling_zscore",
+    "rsi",
     "simple_returns",
+    "sma",
+    "true_range",
+    "wilder",
 ]

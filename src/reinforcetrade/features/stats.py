@@ -288,3 +288,15 @@ def _anchor(x: F8, a: int, b: int) -> tuple[float, float, float]:
         p0 += d
         q0 += d * d
     return shift, (p0 + p1) + (p2 + p3), (q0 + q1) + (q2 + q3)
+
+
+@njit
+def ewma_step(current: float, observed: float, alpha: float) -> float:
+    """Return an exponentially weighted estimate after one observation (the first one sets it).
+
+    >>> ewma_step(float("nan"), 4.0, 0.1), ewma_step(4.0, 14.0, 0.1)
+    (4.0, 5.0)
+    """
+    if current != current:  # NaN: no estimate yet
+        return observed
+    return (1.0 - alpha) * current + alpha * observed

@@ -1,0 +1,24 @@
+"""Backtesting: the compiled bar loop, `Backtester`, `EnhancedBacktester`, metrics, results."""
+
+from reinforcetrade.backtesting.engine import Backtester, EnhancedBacktester, TargetStrategy, align
+from reinforcetrade.backtesting.metrics import (
+    METRIC_KEYS,
+    DrawdownDuration,
+    compute_metrics,
+    periods_per_year,
+    returns_from_equity,
+)
+from reinforcetrade.backtesting.result import BacktestResult
+
+__all__ = [
+    "METRIC_KEYS",
+    "BacktestResult",
+    "Backtester",
+    "DrawdownDuration",
+    "EnhancedBacktester",
+    "TargetStrategy",
+    "align",
+    "compute_metrics",
+    "periods_per_year",
+    "returns_from_equity",
+]
