@@ -4,7 +4,6 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
-STAMP_BENCH := $(VENV)/.installed-bench
 DEMO_DIR ?= demo-output
 
 .PHONY: demo test lint typecheck bench clean help
@@ -24,10 +23,6 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@ $(STAMP_RUN)
 
-$(STAMP_BENCH): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	@touch $@ $(STAMP_DEV) $(STAMP_RUN)
-
 demo: $(STAMP_RUN)  ## run the main job on the bundled synthetic market
 	$(BIN)/reinforcetrade demo --out $(DEMO_DIR)
 
@@ -42,7 +37,7 @@ typecheck: $(STAMP_DEV)  ## mypy (strict on core, features, risk, backtesting)
 test: lint typecheck  ## lint, types and the whole test suite
 	PYTHONHASHSEED=0 $(BIN)/python -m pytest
 
-bench: $(STAMP_BENCH)  ## run every benchmark (with the peers they race); each prints one JSON line
+bench: $(STAMP_DEV)  ## run every benchmark (with the peers they race); each prints one JSON line
 	@for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:  ## remove the virtualenv, caches and demo output
