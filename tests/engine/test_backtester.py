@@ -169,3 +169,15 @@ def test_bad_targets_are_refused(returned, match: str) -> None:  # type: ignore[
     frame = bars([(100, 101, 99, 100)] * 5)
     with pytest.raises(UserInputError, match=match):
         Backtester(returned).run(frame)
+
+
+def test_a_strategy_object_with_targets_works_like_a_function() -> None:
+    class Crossover:
+        def targets(self, frame: pd.DataFrame) -> pd.Series:
+            targets: pd.Series = sma_targets()(frame)
+            return targets
+
+    frame = DataLoader().load_synthetic("BTC/USDT", timeframe="1h", bars=3_000, seed=4)
+    by_object = Backtester(Crossover()).run(frame)
+    by_function = Backtester(sma_targets()).run(frame)
+    pd.testing.assert_series_equal(by_object.equity, by_function.equity)

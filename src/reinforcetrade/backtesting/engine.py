@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from reinforcetrade.agents.tower import TowerParams
-from reinforcetrade.backtesting.kernel import DEC_F, DEC_I, TARGETS, TOWER, new_pending, run_bars
+from reinforcetrade.backtesting.kernel import TARGETS, TOWER, TowerInputs, Track, run_bars
+from reinforcetrade.backtesting.orders import Execution, new_pending
+from reinforcetrade.backtesting.records import DEC_F, DEC_I
 from reinforcetrade.backtesting.result import BacktestResult, RunOutput
 from reinforcetrade.config import RiskConfig, Settings
 from reinforcetrade.core.errors import UserInputError
@@ -27,15 +29,11 @@ from reinforcetrade.risk.params import RiskParams
 from reinforcetrade.simulation.account import (
     COST_BPS,
     EXCESS_BPS,
-    FILL_F,
-    FILL_I,
     LATENCY,
     N_DEC,
     N_FILL,
     N_TRADE,
-    TRADE_F,
-    TRADE_I,
-    new_account,
+    new_book,
     records,
 )
 from reinforcetrade.simulation.costs import CostParams
@@ -71,6 +69,9 @@ class Timeline:
 
     def matrix(self, column: str) -> F8:
         """Return one OHLCV column as a (symbols, bars) array, NaN where a symbol has no bar."""
+        if len(self.frames) == 1 and len(self.frames[0]) == len(self.index):
+            values = self.frames[0][column].to_numpy(dtype=np.float64)
+            return np.ascontiguousarray(values).reshape(1, -1)  # one symbol: no copy needed
         out = np.full((len(self.symbols), len(self.index)), np.nan, dtype=np.float64)
         for s, (frame, where) in enumerate(zip(self.frames, self.positions, strict=True)):
             out[s, where] = frame[column].to_numpy(dtype=np.float64)
@@ -125,68 +126,72 @@ def align(data: Data, *, symbol: str | None = None) -> Timeline:
     )
 
 
-class TowerInputs(NamedTuple):
-    """What the agents and the tower hand the loop (placeholders in TARGETS mode)."""
-
-    directions: npt.NDArray[np.int8]  # (symbols, bars, agents)
-    confidences: F8  # (symbols, bars, agents)
-    regime: npt.NDArray[np.int8]  # (symbols, bars)
-    vol_regime: npt.NDArray[np.int8]
-    trend_regime: npt.NDArray[np.int8]
-    breaker: npt.NDArray[np.bool_]
-    ready: npt.NDArray[np.bool_]
-    weights: F8  # (regimes, agents)
-    tower: TowerParams
-    risk: RiskParams
-
-    @classmethod
-    def unused(cls) -> TowerInputs:
-        """Return one-element placeholders of the right types, for TARGETS mode."""
-        one_i1 = np.zeros((1, 1), dtype=np.int8)
-        one_b = np.zeros((1, 1), dtype=np.bool_)
-        return cls(
-            np.zeros((1, 1, 1), dtype=np.int8),
-            np.zeros((1, 1, 1), dtype=np.float64),
-            one_i1,
-            one_i1,
-            one_i1,
-            one_b,
-            one_b,
-            np.zeros((3, 1), dtype=np.float64),
-            TowerParams(0.6, 0.6, 1, 0.0, 0.0),
-            RiskParams.from_config(RiskConfig(), allow_short=True),
-        )
+def unused_tower_inputs() -> TowerInputs:
+    """Return one-element placeholders of the right types for the tower inputs (TARGETS mode)."""
+    one_i1 = np.zeros((1, 1), dtype=np.int8)
+    one_b = np.zeros((1, 1), dtype=np.bool_)
+    return TowerInputs(
+        np.zeros((1, 1, 1), dtype=np.int8),
+        np.zeros((1, 1, 1), dtype=np.float64),
+        one_i1,
+        one_i1,
+        one_i1,
+        one_b,
+        one_b,
+        np.zeros((3, 1), dtype=np.float64),
+        TowerParams(0.6, 0.6, 1, 0.0, 0.0),
+        RiskParams.from_config(RiskConfig(), allow_short=True),
+    )
 
 
 class _Run:
-    """The arrays of one run: account, pending orders and growable output buffers."""
+    """The arrays of one run: the book, pending orders, per-bar output and decision rows."""
 
     def __init__(self, symbols: int, bars: int, cash: float) -> None:
-        self.pos_f, self.pos_i, self.pf, self.cnt = new_account(symbols, cash)
-        self.pend_f, self.pend_i, self.prev = new_pending(symbols)
-        self.mark = np.full(symbols, np.nan, dtype=np.float64)
-        self.current = np.zeros(symbols, dtype=np.float64)  # last target per symbol (TARGETS)
-        self.breaker_until = np.full(symbols, -1, dtype=np.int64)
-        self.equity = np.full(bars, np.nan, dtype=np.float64)
-        self.cash = np.full(bars, np.nan, dtype=np.float64)
-        self.exposure = np.zeros((symbols, bars), dtype=np.float64)
         # Sized for the usual worst case (a decision on every bar) so that growing is rare; the
         # operating system only backs the rows actually written with memory.
         cells = symbols * bars
-        self.dec_i, self.dec_f = records(cells + 1024, DEC_I, DEC_F)
-        self.fill_i, self.fill_f = records(cells // 4 + 1024, FILL_I, FILL_F)
-        self.trade_i, self.trade_f = records(cells // 8 + 1024, TRADE_I, TRADE_F)
+        self.book = new_book(symbols, cash, fills=cells // 4 + 1024, trades=cells // 8 + 1024)
+        self.pending = new_pending(symbols)
+        dec_i, dec_f = records(cells + 1024, DEC_I, DEC_F)
+        self.track = Track(
+            mark=np.full(symbols, np.nan, dtype=np.float64),
+            breaker_until=np.full(symbols, -1, dtype=np.int64),
+            current=np.zeros(symbols, dtype=np.float64),
+            equity=np.full(bars, np.nan, dtype=np.float64),
+            cash=np.full(bars, np.nan, dtype=np.float64),
+            exposure=np.zeros((symbols, bars), dtype=np.float64),
+            dec_i=dec_i,
+            dec_f=dec_f,
+        )
         self.room = ROOM_PER_SYMBOL * symbols + 8
+
+    @property
+    def pf(self) -> F8:
+        """Return the portfolio figures (cash, peak, state, cost estimates …)."""
+        return self.book.pf
 
     def grow(self) -> None:
         """Double every record table that is close to full (keeping the rows written)."""
-        for name, counter in (("dec", N_DEC), ("fill", N_FILL), ("trade", N_TRADE)):
-            for kind in ("_i", "_f"):
-                table: np.ndarray = getattr(self, name + kind)
-                if self.cnt[counter] + self.room > table.shape[0]:
-                    bigger = np.zeros((table.shape[0] * 2 + self.room, table.shape[1]), table.dtype)
-                    bigger[: table.shape[0]] = table
-                    setattr(self, name + kind, bigger)
+        cnt = self.book.cnt
+
+        def bigger(table: np.ndarray, used: int) -> np.ndarray:
+            if used + self.room <= table.shape[0]:
+                return table
+            grown = np.empty((table.shape[0] * 2 + self.room, table.shape[1]), table.dtype)
+            grown[: table.shape[0]] = table
+            return grown
+
+        book, track = self.book, self.track
+        self.book = book._replace(
+            fill_i=bigger(book.fill_i, cnt[N_FILL]),
+            fill_f=bigger(book.fill_f, cnt[N_FILL]),
+            trade_i=bigger(book.trade_i, cnt[N_TRADE]),
+            trade_f=bigger(book.trade_f, cnt[N_TRADE]),
+        )
+        self.track = track._replace(
+            dec_i=bigger(track.dec_i, cnt[N_DEC]), dec_f=bigger(track.dec_f, cnt[N_DEC])
+        )
 
     def run_all(
         self,
@@ -197,41 +202,34 @@ class _Run:
         stop: float,
         take: float,
         signals: TowerInputs,
-        costs: CostParams,
-        model: CostParams,
-        latency: float,
-        alpha: float,
+        execution: Execution,
     ) -> None:
         """Run the compiled loop over every bar, growing the record tables when they fill."""
         bars = market[0].shape[1]
         t = 0
         while t < bars:
             t = run_bars(
-                t, bars, mode, warmup, *market, targets, stop, take, signals.directions,
-                signals.confidences, signals.regime, signals.vol_regime, signals.trend_regime,
-                signals.breaker, signals.ready, signals.weights, signals.tower, signals.risk,
-                costs, model, latency, alpha, self.pos_f, self.pos_i, self.pf, self.pend_f,
-                self.pend_i, self.prev, self.mark, self.breaker_until, self.current, self.equity,
-                self.cash, self.exposure, self.dec_i, self.dec_f, self.fill_i, self.fill_f,
-                self.trade_i, self.trade_f, self.cnt, self.room,
+                t, bars, mode, warmup, *market, targets, stop, take, signals, execution,
+                self.book, self.pending, self.track, self.room,
             )  # fmt: skip
             self.grow()
 
     def output(self) -> RunOutput:
         """Return what the loop wrote, trimmed to the rows used."""
-        n_dec, n_fill, n_trade = (int(x) for x in self.cnt[:3])
+        n_dec, n_fill, n_trade = (int(x) for x in self.book.cnt[:3])
+        book, track = self.book, self.track
         return RunOutput(
-            dec_i=self.dec_i[:n_dec],
-            dec_f=self.dec_f[:n_dec],
-            fill_i=self.fill_i[:n_fill],
-            fill_f=self.fill_f[:n_fill],
-            trade_i=self.trade_i[:n_trade],
-            trade_f=self.trade_f[:n_trade],
-            equity=self.equity,
-            cash=self.cash,
-            exposure=self.exposure,
-            positions=self.pos_f.copy(),
-            position_ints=self.pos_i.copy(),
+            dec_i=track.dec_i[:n_dec],
+            dec_f=track.dec_f[:n_dec],
+            fill_i=book.fill_i[:n_fill],
+            fill_f=book.fill_f[:n_fill],
+            trade_i=book.trade_i[:n_trade],
+            trade_f=book.trade_f[:n_trade],
+            equity=track.equity,
+            cash=track.cash,
+            exposure=track.exposure,
+            positions=book.pos_f.copy(),
+            position_ints=book.pos_i.copy(),
         )
 
 
@@ -320,8 +318,9 @@ class EnhancedBacktester:
         )  # fmt: skip
         market = (o, h, lo, c, v)
         no_targets = np.zeros((1, 1), dtype=np.float64)
+        execution = Execution(costs, model, latency, alpha)
         run.run_all(TOWER, settings.backtest.warmup_bars, market, no_targets, np.nan, np.nan,
-                    signals, costs, model, latency, alpha)  # fmt: skip
+                    signals, execution)  # fmt: skip
         # the loop's execution feedback, handed back to the agent it belongs to
         strategy.environment.cost_estimate_bps = float(run.pf[COST_BPS])
         strategy.environment.cost_excess_bps = float(run.pf[EXCESS_BPS])
@@ -424,8 +423,9 @@ class Backtester:
         run = _Run(n_sym, n_bars, self.initial_balance)
         stop = np.nan if self.stop_loss is None else self.stop_loss
         take = np.nan if self.take_profit is None else self.take_profit
-        run.run_all(TARGETS, 0, (o, h, lo, c, v), targets, stop, take, TowerInputs.unused(),
-                    self.costs, self.costs, 0.0, 0.1)  # fmt: skip
+        execution = Execution(self.costs, self.costs, 0.0, 0.1)
+        run.run_all(TARGETS, 0, (o, h, lo, c, v), targets, stop, take, unused_tower_inputs(),
+                    execution)  # fmt: skip
         return BacktestResult.build(
             timeline=timeline,
             output=run.output(),

@@ -4,24 +4,26 @@ It walks bars in time order and, for every symbol on every bar, in this order:
 
 1. **Open:** the order decided at the previous close fills at this bar's open (market order:
    spread, slippage from the previous bar's range and a square-root impact, capped at a share of
-   the bar's volume; an entry is also capped by the cash it can pay for).
+   the bar's volume; an entry is also capped by the cash it can pay for) — see `orders`.
 2. **Intrabar:** an open position's stop-loss or take-profit triggers from this bar's high and low
    (`simulation.fills` rules: gaps fill at the open, a bar touching both takes the stop).
 3. **Close:** shorts pay borrow; positions are marked at the close; equity, its peak and the
    drawdown halt are updated; then the next orders are decided from signals known at this
    close, to fill at the next bar's open. Nothing is decided on the last bar.
 
-State lives in arrays (see `simulation.account`), so a loop can stop when an output buffer is
-nearly full and resume where it stopped, and a live engine can run it one bar at a time.
+State lives in arrays (`simulation.account.Book`, `orders.Pending`), so a loop can stop when a
+record table is nearly full and resume where it stopped, and a live engine can run it one bar at
+a time.
 
 The per-bar phases are written inline in one function on purpose: numba reference-counts every
 array argument of a call it cannot inline, so a decision helper taking twenty arrays would cost
-some forty atomic operations on every bar. Helpers are called only on the rare paths (fills).
+some forty atomic operations on every bar. Helpers taking arrays are called only on the rare
+paths (fills, decisions).
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +35,31 @@ from reinforcetrade.agents.tower import (
     is_reversal,
     tower_vote,
 )
+from reinforcetrade.backtesting.orders import (
+    CLOSE,
+    DEC,
+    DIR,
+    ENTRY,
+    EXIT,
+    KIND,
+    NONE,
+    NOTIONAL,
+    P_CLOSE,
+    P_HIGH,
+    P_LOW,
+    P_OPEN,
+    REBALANCE,
+    STOP_FRAC,
+    TAKE_FRAC,
+    TARGET,
+    Execution,
+    Pending,
+    fill_close,
+    fill_entry,
+    fill_rebalance,
+    intrabar_exit,
+)
+from reinforcetrade.backtesting.records import NOT_SIZED, Sized, Vote, write_decision
 from reinforcetrade.core.codes import Action, ExitReason, Reason, TradingState
 from reinforcetrade.core.jit import njit
 from reinforcetrade.risk.guards import drawdown_breached, entry_denials, stop_fractions
@@ -57,74 +84,24 @@ from reinforcetrade.simulation.account import (
     SUM_WIN,
     TAKE,
     WINS,
-    apply_fill,
-    equity_at,
-    observe_cost,
+    Book,
 )
-from reinforcetrade.simulation.costs import (
-    CostParams,
-    affordable_qty,
-    borrow_cost,
-    commission,
-    fillable_qty,
-    market_fill_price,
-)
-from reinforcetrade.simulation.fills import resolve_exit, stop_prices
+from reinforcetrade.simulation.costs import borrow_cost
+from reinforcetrade.simulation.fills import stop_prices
 
 F8 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int64]
 I1 = npt.NDArray[np.int8]
 B1 = npt.NDArray[np.bool_]
 
-# decision records: ints dec_i[k, …] and floats dec_f[k, …]
-D_T: Final = 0
-D_SYMBOL: Final = 1
-D_ACTION: Final = 2
-D_DIRECTION: Final = 3
-D_REGIME: Final = 4
-D_VOL: Final = 5
-D_TREND: Final = 6
-D_AGREEING: Final = 7
-D_REASONS: Final = 8
-D_EXIT: Final = 9
-DEC_I: Final = 10
-D_CONFIDENCE: Final = 0
-D_SIZE: Final = 1
-D_QTY: Final = 2
-D_STOP: Final = 3
-D_TAKE: Final = 4
-D_COST: Final = 5
-D_THRESHOLD: Final = 6
-DEC_F: Final = 7
-
-# pending orders, pend_f[s, …] / pend_i[s, …]
-NOTIONAL: Final = 0
-STOP_FRAC: Final = 1
-TAKE_FRAC: Final = 2
-TARGET: Final = 3
-PEND_F: Final = 4
-KIND: Final = 0
-DEC: Final = 1
-DIR: Final = 2
-EXIT: Final = 3
-PEND_I: Final = 4
-NONE: Final = 0
-ENTRY: Final = 1
-CLOSE: Final = 2
-REBALANCE: Final = 3
-# the last completed bar of each symbol, prev[s, …]
-P_OPEN: Final = 0
-P_HIGH: Final = 1
-P_LOW: Final = 2
-P_CLOSE: Final = 3
+TOWER: Final = 0
+TARGETS: Final = 1
 
 _ENTER_LONG = int(Action.ENTER_LONG)
 _ENTER_SHORT = int(Action.ENTER_SHORT)
 _EXIT = int(Action.EXIT)
 _BLOCKED = int(Action.BLOCKED)
 _OK = int(Reason.CONFIDENCE_OK) | int(Reason.CONSENSUS_OK)
-_PARTIAL = int(Reason.PARTIAL_FILL)
-_NO_LIQUIDITY = int(Reason.NO_LIQUIDITY)
 _REVERSAL = int(Reason.REVERSAL)
 _STOP_LOSS = int(Reason.STOP_LOSS)
 _TAKE_PROFIT = int(Reason.TAKE_PROFIT)
@@ -142,374 +119,32 @@ _REDUCING = float(TradingState.REDUCING)
 _HALTED_STATE = float(TradingState.HALTED)
 
 
-def new_pending(symbols: int) -> tuple[F8, I8, F8]:
-    """Return empty pending-order arrays and the previous-bar array for `symbols` symbols."""
-    pend_f = np.zeros((symbols, PEND_F), dtype=np.float64)
-    pend_f[:, TARGET] = 0.0
-    pend_i = np.zeros((symbols, PEND_I), dtype=np.int64)
-    prev = np.full((symbols, 4), np.nan, dtype=np.float64)
-    return pend_f, pend_i, prev
+class TowerInputs(NamedTuple):
+    """What the agents and the tower hand the loop (placeholders in TARGETS mode)."""
+
+    directions: I1  # (symbols, bars, agents)
+    confidences: F8  # (symbols, bars, agents)
+    regime: I1  # (symbols, bars)
+    vol_regime: I1
+    trend_regime: I1
+    breaker: B1
+    ready: B1
+    weights: F8  # (regimes, agents)
+    tower: TowerParams
+    risk: RiskParams
 
 
-@njit
-def _decide(
-    dec_i: I8,
-    dec_f: F8,
-    cnt: I8,
-    t: int,
-    s: int,
-    action: int,
-    direction: int,
-    confidence: float,
-    regime: int,
-    vol_regime: int,
-    trend_regime: int,
-    agreeing: int,
-    size: float,
-    qty: float,
-    stop: float,
-    take: float,
-    reasons: int,
-    cost: float,
-    threshold: float,
-    exit_reason: int,
-) -> int:
-    """Write one Decision row and return its index."""
-    k = cnt[N_DEC]
-    dec_i[k, D_T] = t
-    dec_i[k, D_SYMBOL] = s
-    dec_i[k, D_ACTION] = action
-    dec_i[k, D_DIRECTION] = direction
-    dec_i[k, D_REGIME] = regime
-    dec_i[k, D_VOL] = vol_regime
-    dec_i[k, D_TREND] = trend_regime
-    dec_i[k, D_AGREEING] = agreeing
-    dec_i[k, D_REASONS] = reasons
-    dec_i[k, D_EXIT] = exit_reason
-    dec_f[k, D_CONFIDENCE] = confidence
-    dec_f[k, D_SIZE] = size
-    dec_f[k, D_QTY] = qty
-    dec_f[k, D_STOP] = stop
-    dec_f[k, D_TAKE] = take
-    dec_f[k, D_COST] = cost
-    dec_f[k, D_THRESHOLD] = threshold
-    cnt[N_DEC] = k + 1
-    return int(k)
+class Track(NamedTuple):
+    """Per-run arrays beside the book: marks, breaker cool-downs, targets, and per-bar output."""
 
-
-@njit
-def _market(
-    s: int,
-    t: int,
-    qty: float,
-    o: float,
-    v: float,
-    prev: F8,
-    dec: int,
-    flags: int,
-    reason: int,
-    cp: CostParams,
-    cm: CostParams,
-    latency: float,
-    alpha: float,
-    pos_f: F8,
-    pos_i: I8,
-    pf: F8,
-    fill_i: I8,
-    fill_f: F8,
-    trade_i: I8,
-    trade_f: F8,
-    cnt: I8,
-) -> None:
-    """Fill a market order of signed qty at this bar's open, priced off the previous bar's range."""
-    side = 1 if qty > 0.0 else -1
-    high, low, ref_open = prev[s, P_HIGH], prev[s, P_LOW], prev[s, P_OPEN]
-    if not (ref_open == ref_open):  # first bar: no range known yet
-        high, low, ref_open = o, o, o
-    price, _ = market_fill_price(side, o, ref_open, high, low, abs(qty), v, cp)
-    predicted, _ = market_fill_price(side, o, ref_open, high, low, abs(qty), v, cm)
-    fee = commission(abs(qty) * price, False, cp)
-    apply_fill(
-        s,
-        t,
-        qty,
-        price,
-        o,
-        fee,
-        dec,
-        flags,
-        reason,
-        pos_f,
-        pos_i,
-        pf,
-        fill_i,
-        fill_f,
-        trade_i,
-        trade_f,
-        cnt,
-    )
-    observe_cost(pf, o, price, predicted, latency, alpha)
-
-
-@njit
-def _fill_pending_entry(
-    s: int,
-    t: int,
-    o: float,
-    v: float,
-    prev: F8,
-    pend_f: F8,
-    pend_i: I8,
-    cp: CostParams,
-    cm: CostParams,
-    latency: float,
-    alpha: float,
-    pos_f: F8,
-    pos_i: I8,
-    pf: F8,
-    fill_i: I8,
-    fill_f: F8,
-    trade_i: I8,
-    trade_f: F8,
-    cnt: I8,
-) -> None:
-    """Fill a pending entry: its notional at the open, capped by cash and the bar's volume."""
-    direction = pend_i[s, DIR]
-    wanted = pend_f[s, NOTIONAL] / o
-    qty = wanted
-    if direction > 0:
-        qty = min(qty, affordable_qty(pf[CASH], o * (1.0 + cp.half_spread + cp.slippage_fixed), cp))
-    qty = fillable_qty(qty, v, cp)
-    pend_i[s, KIND] = NONE
-    if not qty > 0.0:
-        return
-    flags = _PARTIAL if qty < wanted * (1.0 - 1e-9) else 0
-    _market(
-        s,
-        t,
-        direction * qty,
-        o,
-        v,
-        prev,
-        pend_i[s, DEC],
-        flags,
-        0,
-        cp,
-        cm,
-        latency,
-        alpha,
-        pos_f,
-        pos_i,
-        pf,
-        fill_i,
-        fill_f,
-        trade_i,
-        trade_f,
-        cnt,
-    )
-    if pos_f[s, QTY] != 0.0:
-        stop, take = stop_prices(direction, pos_f[s, 1], pend_f[s, STOP_FRAC], pend_f[s, TAKE_FRAC])
-        pos_f[s, STOP] = stop
-        pos_f[s, TAKE] = take
-
-
-@njit
-def _fill_pending_close(
-    s: int,
-    t: int,
-    o: float,
-    v: float,
-    prev: F8,
-    pend_i: I8,
-    cp: CostParams,
-    cm: CostParams,
-    latency: float,
-    alpha: float,
-    pos_f: F8,
-    pos_i: I8,
-    pf: F8,
-    fill_i: I8,
-    fill_f: F8,
-    trade_i: I8,
-    trade_f: F8,
-    cnt: I8,
-) -> None:
-    """Close the position at the open; what the bar's volume cannot take waits for the next bar."""
-    held = pos_f[s, QTY]
-    if held == 0.0:
-        pend_i[s, KIND] = NONE
-        return
-    qty = fillable_qty(abs(held), v, cp)
-    if not qty > 0.0:
-        return  # no volume: try again next bar
-    partial = qty < abs(held)
-    flags = _PARTIAL if partial else 0
-    signed = -held if not partial else (-qty if held > 0.0 else qty)
-    _market(
-        s,
-        t,
-        signed,
-        o,
-        v,
-        prev,
-        pend_i[s, DEC],
-        flags,
-        pend_i[s, EXIT],
-        cp,
-        cm,
-        latency,
-        alpha,
-        pos_f,
-        pos_i,
-        pf,
-        fill_i,
-        fill_f,
-        trade_i,
-        trade_f,
-        cnt,
-    )
-    if not partial:
-        pend_i[s, KIND] = NONE
-
-
-@njit
-def _intrabar_exit(
-    s: int,
-    t: int,
-    o: float,
-    h: float,
-    lo: float,
-    v: float,
-    cp: CostParams,
-    cm: CostParams,
-    latency: float,
-    alpha: float,
-    pos_f: F8,
-    pos_i: I8,
-    pf: F8,
-    fill_i: I8,
-    fill_f: F8,
-    trade_i: I8,
-    trade_f: F8,
-    cnt: I8,
-) -> int:
-    """Trigger the position's stop or take-profit inside this bar; return the exit code (0 none)."""
-    held = pos_f[s, QTY]
-    direction = 1 if held > 0.0 else -1
-    code, reference, is_limit = resolve_exit(direction, pos_f[s, STOP], pos_f[s, TAKE], o, h, lo)
-    if code == 0:
-        return 0
-    price = reference
-    predicted = reference
-    if not is_limit:  # a triggered stop is a market order from its reference price
-        price, _ = market_fill_price(-direction, reference, o, h, lo, abs(held), v, cp)
-        predicted, _ = market_fill_price(-direction, reference, o, h, lo, abs(held), v, cm)
-    fee = commission(abs(held) * price, is_limit, cp)
-    apply_fill(
-        s,
-        t,
-        -held,
-        price,
-        reference,
-        fee,
-        -1,
-        0,
-        code,
-        pos_f,
-        pos_i,
-        pf,
-        fill_i,
-        fill_f,
-        trade_i,
-        trade_f,
-        cnt,
-    )
-    if not is_limit:
-        observe_cost(pf, reference, price, predicted, latency, alpha)
-    return code
-
-
-@njit
-def _rebalance(
-    s: int,
-    t: int,
-    o: F8,
-    v: float,
-    prev: F8,
-    pend_f: F8,
-    pend_i: I8,
-    stop_frac: float,
-    take_frac: float,
-    cp: CostParams,
-    cm: CostParams,
-    latency: float,
-    alpha: float,
-    pos_f: F8,
-    pos_i: I8,
-    pf: F8,
-    fill_i: I8,
-    fill_f: F8,
-    trade_i: I8,
-    trade_f: F8,
-    cnt: I8,
-    mark: F8,
-) -> None:
-    """Trade symbol s at this bar's open towards its target fraction of equity."""
-    bo = o[s, t]
-    pend_i[s, KIND] = NONE
-    for j in range(o.shape[0]):  # value the book at this open where known
-        if o[j, t] == o[j, t]:
-            mark[j] = o[j, t]
-    value = equity_at(pf, pos_f, mark)
-    target = pend_f[s, TARGET]
-    held = pos_f[s, QTY]
-    if target == 0.0:
-        delta = -held
-    else:
-        delta = target * value / (bo * (1.0 + cp.taker_commission)) - held
-    if delta > 0.0:  # buying is paid from cash (which holds any short's proceeds)
-        cap = affordable_qty(pf[CASH], bo * (1.0 + cp.half_spread + cp.slippage_fixed), cp)
-        delta = min(delta, cap)
-    qty = fillable_qty(abs(delta), v, cp)
-    if not qty > 0.0:
-        return
-    flags = _PARTIAL if qty < abs(delta) * (1.0 - 1e-9) else 0
-    signed = qty if delta > 0.0 else -qty
-    if flags == 0:
-        signed = delta
-    reopen = held == 0.0 or (held > 0.0) != (held + signed > 0.0)
-    _market(
-        s,
-        t,
-        signed,
-        bo,
-        v,
-        prev,
-        pend_i[s, DEC],
-        flags,
-        _X_SIGNAL,
-        cp,
-        cm,
-        latency,
-        alpha,
-        pos_f,
-        pos_i,
-        pf,
-        fill_i,
-        fill_f,
-        trade_i,
-        trade_f,
-        cnt,
-    )
-    if reopen and pos_f[s, QTY] != 0.0:
-        direction = 1 if pos_f[s, QTY] > 0.0 else -1
-        stop, take = stop_prices(direction, pos_f[s, 1], stop_frac, take_frac)
-        pos_f[s, STOP] = stop
-        pos_f[s, TAKE] = take
-
-
-TOWER: Final = 0
-TARGETS: Final = 1
+    mark: F8  # (symbols,) last known price of each symbol
+    breaker_until: I8  # (symbols,) first bar on which entries are allowed again
+    current: F8  # (symbols,) the last target position (TARGETS mode)
+    equity: F8  # (bars,)
+    cash: F8  # (bars,)
+    exposure: F8  # (symbols, bars) signed exposure as a fraction of equity
+    dec_i: I8  # decision rows (see `records`)
+    dec_f: F8
 
 
 @njit
@@ -526,39 +161,11 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
     targets: F8,
     stop_frac: float,
     take_frac: float,
-    directions: I1,
-    confidences: F8,
-    regime: I1,
-    vol_regime: I1,
-    trend_regime: I1,
-    breaker: B1,
-    ready: B1,
-    weights: F8,
-    tp: TowerParams,
-    rp: RiskParams,
-    cp: CostParams,
-    cm: CostParams,
-    latency: float,
-    alpha: float,
-    pos_f: F8,
-    pos_i: I8,
-    pf: F8,
-    pend_f: F8,
-    pend_i: I8,
-    prev: F8,
-    mark: F8,
-    breaker_until: I8,
-    current: F8,
-    equity: F8,
-    cash: F8,
-    exposure: F8,
-    dec_i: I8,
-    dec_f: F8,
-    fill_i: I8,
-    fill_f: F8,
-    trade_i: I8,
-    trade_f: F8,
-    cnt: I8,
+    signals: TowerInputs,
+    ex: Execution,
+    book: Book,
+    pending: Pending,
+    track: Track,
     room: int,
 ) -> int:
     """Run bars t0 ≤ t < t1 in `mode` TOWER (multi-agent) or TARGETS; return the next bar to run.
@@ -566,12 +173,16 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
     TARGETS: `targets[s, t]` is a fraction of equity in [-1, 1] (NaN keeps the last one); an
     order goes out only when it changes, to fill at the next open; flat to 1.0 buys
     cash / (open × (1 + commission)) units. TOWER: the agents' votes go through the Decision
-    Tower and the risk manager. Both modes share
-    the open, intrabar and close phases. Stops early, returning the bar after the last one run,
-    when fewer than `room` free rows remain in an output table; the caller grows the tables and
-    calls again from there. Array arguments the TOWER inputs need are ignored in TARGETS mode
-    (pass 1-element dummies), and `targets` is ignored in TOWER mode.
+    Tower and the risk manager. Both modes share the open, intrabar and close phases. Stops
+    early, returning the bar after the last one run, when fewer than `room` free rows remain in a
+    record table; the caller grows the tables and calls again from there.
     """
+    directions, confidences, regime, vol_regime, trend_regime, breaker, ready, weights, tp, rp = (
+        signals
+    )
+    pos_f, _, pf, fill_i, _, trade_i, _, cnt = book
+    pend_f, pend_i, prev = pending
+    mark, breaker_until, current, equity, cash, exposure, dec_i, dec_f = track
     n_sym = o.shape[0]
     last = o.shape[1] - 1
     for t in range(t0, t1):
@@ -582,120 +193,20 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
                 continue
             kind = pend_i[s, KIND]
             if kind == ENTRY:
-                _fill_pending_entry(
-                    s,
-                    t,
-                    bo,
-                    v[s, t],
-                    prev,
-                    pend_f,
-                    pend_i,
-                    cp,
-                    cm,
-                    latency,
-                    alpha,
-                    pos_f,
-                    pos_i,
-                    pf,
-                    fill_i,
-                    fill_f,
-                    trade_i,
-                    trade_f,
-                    cnt,
-                )
+                fill_entry(book, ex, pending, s, t, bo, v[s, t])
             elif kind == CLOSE:
-                _fill_pending_close(
-                    s,
-                    t,
-                    bo,
-                    v[s, t],
-                    prev,
-                    pend_i,
-                    cp,
-                    cm,
-                    latency,
-                    alpha,
-                    pos_f,
-                    pos_i,
-                    pf,
-                    fill_i,
-                    fill_f,
-                    trade_i,
-                    trade_f,
-                    cnt,
-                )
+                fill_close(book, ex, pending, s, t, bo, v[s, t])
             elif kind == REBALANCE:
-                _rebalance(
-                    s,
-                    t,
-                    o,
-                    v[s, t],
-                    prev,
-                    pend_f,
-                    pend_i,
-                    stop_frac,
-                    take_frac,
-                    cp,
-                    cm,
-                    latency,
-                    alpha,
-                    pos_f,
-                    pos_i,
-                    pf,
-                    fill_i,
-                    fill_f,
-                    trade_i,
-                    trade_f,
-                    cnt,
-                    mark,
-                )
+                fill_rebalance(book, ex, pending, s, t, o, v[s, t], mark, stop_frac, take_frac)
             if pos_f[s, QTY] != 0.0 and (
-                pos_f[s, STOP] == pos_f[s, STOP] or (pos_f[s, TAKE] == pos_f[s, TAKE])
+                pos_f[s, STOP] == pos_f[s, STOP] or pos_f[s, TAKE] == pos_f[s, TAKE]
             ):
-                code = _intrabar_exit(
-                    s,
-                    t,
-                    bo,
-                    h[s, t],
-                    lo[s, t],
-                    v[s, t],
-                    cp,
-                    cm,
-                    latency,
-                    alpha,
-                    pos_f,
-                    pos_i,
-                    pf,
-                    fill_i,
-                    fill_f,
-                    trade_i,
-                    trade_f,
-                    cnt,
-                )
+                code = intrabar_exit(book, ex, s, t, bo, h[s, t], lo[s, t], v[s, t])
                 if code != 0 and mode == TOWER:
+                    seen = Vote(0, 0.0, regime[s, t], vol_regime[s, t], trend_regime[s, t], 0)
                     bit = _STOP_LOSS if code == _X_STOP else _TAKE_PROFIT
-                    k = _decide(
-                        dec_i,
-                        dec_f,
-                        cnt,
-                        t,
-                        s,
-                        _EXIT,
-                        0,
-                        0.0,
-                        regime[s, t],
-                        vol_regime[s, t],
-                        trend_regime[s, t],
-                        0,
-                        0.0,
-                        0.0,
-                        np.nan,
-                        np.nan,
-                        bit,
-                        pf[COST_BPS],
-                        np.nan,
-                        code,
-                    )
+                    k = write_decision(dec_i, dec_f, cnt, t, s, _EXIT, seen, NOT_SIZED, bit,
+                                       pf[COST_BPS], np.nan, code)  # fmt: skip
                     fill_i[cnt[N_FILL] - 1, F_DECISION] = k
                     if pend_i[s, KIND] == CLOSE:
                         pend_i[s, KIND] = NONE
@@ -707,7 +218,7 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
                 mark[s] = close
                 q = pos_f[s, QTY]
                 if q < 0.0:
-                    cost = borrow_cost(q * close, cp)
+                    cost = borrow_cost(q * close, ex.costs)
                     pf[CASH] -= cost
                     pos_f[s, BORROW] += cost
                     value -= cost
@@ -731,28 +242,11 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
                 if target == current[s]:
                     continue
                 action = _EXIT if target == 0.0 else (_ENTER_LONG if target > 0.0 else _ENTER_SHORT)
-                k = _decide(
-                    dec_i,
-                    dec_f,
-                    cnt,
-                    t,
-                    s,
-                    action,
-                    int(np.sign(target)),
-                    1.0,
-                    0,
-                    1,
-                    0,
-                    0,
-                    abs(target),
-                    0.0,
-                    np.nan,
-                    np.nan,
-                    0,
-                    pf[COST_BPS],
-                    np.nan,
-                    _X_SIGNAL if target == 0.0 else 0,
-                )
+                asked = Vote(int(np.sign(target)), 1.0, 0, 1, 0, 0)
+                sized = Sized(abs(target), 0.0, np.nan, np.nan)
+                reason = _X_SIGNAL if target == 0.0 else 0
+                k = write_decision(dec_i, dec_f, cnt, t, s, action, asked, sized, 0, pf[COST_BPS],
+                                   np.nan, reason)  # fmt: skip
                 current[s] = target
                 pend_i[s, KIND] = REBALANCE
                 pend_i[s, DEC] = k
@@ -764,32 +258,16 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
                 halted = True
                 if rp.flatten_on_halt and t < last:
                     for s in range(n_sym):
-                        if pos_f[s, QTY] != 0.0 and pend_i[s, KIND] != CLOSE:
-                            k = _decide(
-                                dec_i,
-                                dec_f,
-                                cnt,
-                                t,
-                                s,
-                                _EXIT,
-                                0,
-                                0.0,
-                                regime[s, t],
-                                vol_regime[s, t],
-                                trend_regime[s, t],
-                                0,
-                                0.0,
-                                abs(pos_f[s, QTY]),
-                                np.nan,
-                                np.nan,
-                                _HALTED | _FLATTEN,
-                                pf[COST_BPS],
-                                np.nan,
-                                _X_HALT,
-                            )
-                            pend_i[s, KIND] = CLOSE
-                            pend_i[s, DEC] = k
-                            pend_i[s, EXIT] = _X_HALT
+                        if pos_f[s, QTY] == 0.0 or pend_i[s, KIND] == CLOSE:
+                            continue
+                        seen = Vote(0, 0.0, regime[s, t], vol_regime[s, t], trend_regime[s, t], 0)
+                        sized = Sized(0.0, abs(pos_f[s, QTY]), np.nan, np.nan)
+                        why = _HALTED | _FLATTEN
+                        k = write_decision(dec_i, dec_f, cnt, t, s, _EXIT, seen, sized, why,
+                                           pf[COST_BPS], np.nan, _X_HALT)  # fmt: skip
+                        pend_i[s, KIND] = CLOSE
+                        pend_i[s, DEC] = k
+                        pend_i[s, EXIT] = _X_HALT
             if t >= warmup and t < last:
                 if not halted:
                     pf[STATE] = _REDUCING if pf[STREAK] >= rp.streak_limit else _ACTIVE
@@ -801,33 +279,16 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
                         breaker_until[s] = t + rp.breaker_cooldown + 1
                     r = regime[s, t]
                     d, conf, agree = tower_vote(directions[s, t], confidences[s, t], weights[r])
+                    seen = Vote(d, conf, r, vol_regime[s, t], trend_regime[s, t], agree)
                     held = pos_f[s, QTY]
-                    if held != 0.0:
+                    if held != 0.0:  # in a position: exit on a confident reversal, else hold
                         if pend_i[s, KIND] != CLOSE and is_reversal(
                             held, d, conf, tp.exit_confidence
                         ):
-                            k = _decide(
-                                dec_i,
-                                dec_f,
-                                cnt,
-                                t,
-                                s,
-                                _EXIT,
-                                d,
-                                conf,
-                                r,
-                                vol_regime[s, t],
-                                trend_regime[s, t],
-                                agree,
-                                0.0,
-                                abs(held),
-                                np.nan,
-                                np.nan,
-                                _REVERSAL,
-                                pf[COST_BPS],
-                                tp.exit_confidence,
-                                _X_REVERSAL,
-                            )
+                            sized = Sized(0.0, abs(held), np.nan, np.nan)
+                            k = write_decision(dec_i, dec_f, cnt, t, s, _EXIT, seen, sized,
+                                               _REVERSAL, pf[COST_BPS], tp.exit_confidence,
+                                               _X_REVERSAL)  # fmt: skip
                             pend_i[s, KIND] = CLOSE
                             pend_i[s, DEC] = k
                             pend_i[s, EXIT] = _X_REVERSAL
@@ -835,101 +296,33 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
                     if d == 0 or pend_i[s, KIND] != NONE:
                         continue
                     threshold, cost_bit = entry_threshold(tp, pf[EXCESS_BPS])
-                    gates = entry_gates(conf, agree, threshold, tp.consensus) | cost_bit
-                    if gates & _OK != _OK:
-                        if gates & _OK:  # one gate passed: a near miss worth recording
-                            _decide(
-                                dec_i,
-                                dec_f,
-                                cnt,
-                                t,
-                                s,
-                                _BLOCKED,
-                                d,
-                                conf,
-                                r,
-                                vol_regime[s, t],
-                                trend_regime[s, t],
-                                agree,
-                                0.0,
-                                0.0,
-                                np.nan,
-                                np.nan,
-                                gates,
-                                pf[COST_BPS],
-                                threshold,
-                                0,
-                            )
-                        continue
-                    bits = gates | entry_denials(halted, breaker_until[s], t, d, rp)
+                    bits = entry_gates(conf, agree, threshold, tp.consensus) | cost_bit
                     size = 0.0
-                    if bits == gates:
-                        size, size_bits = entry_size(
-                            conf,
-                            pf[CLOSED],
-                            pf[WINS],
-                            pf[SUM_WIN],
-                            pf[SUM_LOSS],
-                            int(pf[STREAK]),
-                            abs(exposure[s, t]),
-                            gross,
-                            rp,
-                        )
-                        bits |= size_bits
-                        if size <= 0.0:
-                            bits |= _SIZE_ZERO
-                        elif d > 0 and pf[CASH] <= 0.0:
-                            bits |= _NO_CASH
-                    if bits & _DENIED:
-                        _decide(
-                            dec_i,
-                            dec_f,
-                            cnt,
-                            t,
-                            s,
-                            _BLOCKED,
-                            d,
-                            conf,
-                            r,
-                            vol_regime[s, t],
-                            trend_regime[s, t],
-                            agree,
-                            0.0,
-                            0.0,
-                            np.nan,
-                            np.nan,
-                            bits,
-                            pf[COST_BPS],
-                            threshold,
-                            0,
-                        )
+                    if bits & _OK == _OK:  # both gates passed: the risk manager's turn
+                        bits |= entry_denials(halted, breaker_until[s], t, d, rp)
+                        if not bits & _DENIED:
+                            size, size_bits = entry_size(
+                                conf, pf[CLOSED], pf[WINS], pf[SUM_WIN], pf[SUM_LOSS],
+                                int(pf[STREAK]), abs(exposure[s, t]), gross, rp,
+                            )  # fmt: skip
+                            bits |= size_bits
+                            if size <= 0.0:
+                                bits |= _SIZE_ZERO
+                            elif d > 0 and pf[CASH] <= 0.0:
+                                bits |= _NO_CASH
+                    elif not bits & _OK:
+                        continue  # neither gate passed: not a candidate worth recording
+                    if bits & _OK != _OK or bits & _DENIED:  # a blocked entry, with its reasons
+                        write_decision(dec_i, dec_f, cnt, t, s, _BLOCKED, seen, NOT_SIZED, bits,
+                                       pf[COST_BPS], threshold, 0)  # fmt: skip
                         continue
                     stop_fraction, take_fraction, wide = stop_fractions(vol_regime[s, t], rp)
                     stop, take = stop_prices(d, price, stop_fraction, take_fraction)
                     notional = size * value
                     action = _ENTER_LONG if d > 0 else _ENTER_SHORT
-                    k = _decide(
-                        dec_i,
-                        dec_f,
-                        cnt,
-                        t,
-                        s,
-                        action,
-                        d,
-                        conf,
-                        r,
-                        vol_regime[s, t],
-                        trend_regime[s, t],
-                        agree,
-                        size,
-                        notional / price,
-                        stop,
-                        take,
-                        bits | wide,
-                        pf[COST_BPS],
-                        threshold,
-                        0,
-                    )
+                    sized = Sized(size, notional / price, stop, take)
+                    k = write_decision(dec_i, dec_f, cnt, t, s, action, seen, sized, bits | wide,
+                                       pf[COST_BPS], threshold, 0)  # fmt: skip
                     pend_i[s, KIND] = ENTRY
                     pend_i[s, DEC] = k
                     pend_i[s, DIR] = d

@@ -20,7 +20,8 @@ import pandas as pd
 
 from reinforcetrade import __version__
 from reinforcetrade.agents.base import AgentSignals
-from reinforcetrade.backtesting.kernel import (
+from reinforcetrade.backtesting.metrics import compute_metrics
+from reinforcetrade.backtesting.records import (
     D_ACTION,
     D_AGREEING,
     D_CONFIDENCE,
@@ -39,7 +40,6 @@ from reinforcetrade.backtesting.kernel import (
     D_TREND,
     D_VOL,
 )
-from reinforcetrade.backtesting.metrics import compute_metrics
 from reinforcetrade.config import Settings
 from reinforcetrade.core.codes import (
     REGIME_KEYS,
@@ -159,14 +159,13 @@ class RunContext:
 class BacktestResult:
     """A backtest's equity, returns, trades, orders, fills, decisions, exposure and metrics.
 
-    Equity, returns and metrics are computed when the run ends; the tables (trades, orders,
-    fills, decisions, exposure) are built from the recorded arrays the first time they are
-    read, so a run that only needs its metrics (an optimiser's trial) does not pay for them.
+    Equity and returns are ready when the run ends; the metrics and the tables (trades, orders,
+    fills, decisions, exposure) are computed from the recorded arrays the first time they are
+    read, so a caller pays only for what it looks at.
     """
 
     equity: pd.Series
     returns: pd.Series
-    metrics: dict[str, float]
     config: Settings
     config_hash: str
     seed: int
@@ -191,32 +190,11 @@ class BacktestResult:
         close: F8,
         mode: str,
     ) -> BacktestResult:
-        """Compute equity, returns and metrics from a run's arrays; keep them for the tables."""
+        """Wrap a run's arrays: equity and returns now, everything else when first read."""
         index: pd.DatetimeIndex = timeline.index
-        times = index.asi8
         equity = pd.Series(output.equity, index=index, name="equity")
         previous = np.concatenate(([initial_balance], output.equity[:-1]))
         returns = pd.Series(output.equity / previous - 1.0, index=index, name="returns")
-        gross = np.abs(output.exposure).sum(axis=0)
-        traded = np.zeros(len(index), dtype=np.float64)
-        fi, ff = output.fill_i, output.fill_f
-        np.add.at(traded, fi[:, F_T], ff[:, F_QTY] * ff[:, F_PRICE])
-        metrics = compute_metrics(
-            output.equity,
-            times,
-            output.trade_f[:, T_PNL],
-            output.trade_f[:, T_RET],
-            times[output.trade_i[:, T_ENTRY_T]],
-            times[output.trade_i[:, T_EXIT_T]],
-            periods_per_year,
-            exposure=gross,
-            traded_notional=traded,
-        )
-        actions = output.dec_i[:, D_ACTION]
-        metrics["trades_open_at_end"] = float(np.count_nonzero(output.positions[:, QTY]))
-        metrics["decisions"] = float(len(actions))
-        metrics["blocked_entries"] = float(np.count_nonzero(actions == int(Action.BLOCKED)))
-        metrics["final_equity"] = float(output.equity[-1])
         context = RunContext(
             timeline=timeline,
             output=output,
@@ -229,7 +207,6 @@ class BacktestResult:
         return cls(
             equity=equity,
             returns=returns,
-            metrics=metrics,
             config=settings,
             config_hash=settings.config_hash(),
             seed=settings.backtest.seed,
@@ -247,6 +224,33 @@ class BacktestResult:
             },
             context=context,
         )
+
+    @cached_property
+    def metrics(self) -> dict[str, float]:
+        """Return every performance metric (see `backtesting.metrics.METRIC_KEYS`) and counts."""
+        output = self.context.output
+        times = self.context.timeline.index.asi8
+        gross = np.abs(output.exposure).sum(axis=0)
+        traded = np.zeros(times.size, dtype=np.float64)
+        fi, ff = output.fill_i, output.fill_f
+        np.add.at(traded, fi[:, F_T], ff[:, F_QTY] * ff[:, F_PRICE])
+        metrics = compute_metrics(
+            output.equity,
+            times,
+            output.trade_f[:, T_PNL],
+            output.trade_f[:, T_RET],
+            times[output.trade_i[:, T_ENTRY_T]],
+            times[output.trade_i[:, T_EXIT_T]],
+            float(self.info["periods_per_year"]),
+            exposure=gross,
+            traded_notional=traded,
+        )
+        actions = output.dec_i[:, D_ACTION]
+        metrics["trades_open_at_end"] = float(np.count_nonzero(output.positions[:, QTY]))
+        metrics["decisions"] = float(len(actions))
+        metrics["blocked_entries"] = float(np.count_nonzero(actions == int(Action.BLOCKED)))
+        metrics["final_equity"] = float(output.equity[-1])
+        return metrics
 
     @cached_property
     def trades(self) -> pd.DataFrame:

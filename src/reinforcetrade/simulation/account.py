@@ -13,12 +13,12 @@ entry price times the largest quantity held.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from reinforcetrade.core.jit import njit, njit_inline
+from reinforcetrade.core.jit import njit
 from reinforcetrade.features.stats import ewma_step
 
 F8 = npt.NDArray[np.float64]
@@ -89,6 +89,27 @@ T_BORROW: Final = 5
 T_PNL: Final = 6
 T_RET: Final = 7
 TRADE_F: Final = 8
+
+
+class Book(NamedTuple):
+    """An account's arrays: positions, portfolio figures, fill and trade records, counters."""
+
+    pos_f: F8  # (symbols, POS_F)
+    pos_i: I8  # (symbols, POS_I)
+    pf: F8  # (PF,)
+    fill_i: I8  # (capacity, FILL_I)
+    fill_f: F8  # (capacity, FILL_F)
+    trade_i: I8  # (capacity, TRADE_I)
+    trade_f: F8  # (capacity, TRADE_F)
+    cnt: I8  # (CNT,): decisions, fills, trades written
+
+
+def new_book(symbols: int, cash: float, fills: int, trades: int) -> Book:
+    """Return an account holding only cash, with room for `fills` fills and `trades` trades."""
+    pos_f, pos_i, pf, cnt = new_account(symbols, cash)
+    fill_i, fill_f = records(fills, FILL_I, FILL_F)
+    trade_i, trade_f = records(trades, TRADE_I, TRADE_F)
+    return Book(pos_f, pos_i, pf, fill_i, fill_f, trade_i, trade_f, cnt)
 
 
 def new_account(symbols: int, cash: float) -> tuple[F8, I8, F8, I8]:
@@ -183,6 +204,7 @@ def _open(
 
 @njit
 def apply_fill(
+    book: Book,
     s: int,
     t: int,
     qty: float,
@@ -192,16 +214,9 @@ def apply_fill(
     dec: int,
     flags: int,
     exit_reason: int,
-    pos_f: F8,
-    pos_i: I8,
-    pf: F8,
-    fill_i: I8,
-    fill_f: F8,
-    trade_i: I8,
-    trade_f: F8,
-    cnt: I8,
 ) -> None:
     """Book a fill of signed `qty` at `price` for symbol s: cash, position, fill and trades."""
+    pos_f, pos_i, pf, fill_i, fill_f, trade_i, trade_f, cnt = book
     k = cnt[N_FILL]
     slip = abs(qty) * abs(price - reference)
     fill_i[k, F_T] = t
@@ -264,7 +279,7 @@ def observe_cost(
     pf[LATENCY] = ewma_step(pf[LATENCY], latency_ms, alpha)
 
 
-@njit_inline
+@njit
 def equity_at(pf: F8, pos_f: F8, prices: F8) -> float:
     """Return cash plus every position marked at `prices`."""
     value = float(pf[CASH])
