@@ -16,21 +16,16 @@ Each figure is the median of 3 timed runs after an untimed warm-up (numba compil
 from __future__ import annotations
 
 import json
-import os
-import platform
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from common import machine, median_seconds  # benchmarks/common.py
 from peers.sma import (
     gbm_hourly,
     run_backtesting_py,
@@ -43,17 +38,6 @@ from reinforcetrade.data import generate_market
 from reinforcetrade.strategies import MultiAgentStrategy
 
 RUNS = 3
-
-
-def median_seconds(fn: Callable[[], object], runs: int = RUNS) -> float:
-    """Return the median wall time of `runs` calls after one untimed warm-up call."""
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def sma_strategy(frame: pd.DataFrame) -> pd.Series:
@@ -124,27 +108,6 @@ def bench_multi_agent() -> dict[str, Any]:
             "trades": int(result.metrics["trade_count"]),
         }
     return {"multi_agent": figures}
-
-
-def machine() -> dict[str, Any]:
-    """Describe where the figures were measured."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "pandas": pd.__version__,
-    }
 
 
 def main() -> None:

@@ -18,17 +18,14 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import platform
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
 import pandas as pd
 
+from common import machine, median_seconds  # benchmarks/common.py
 from reinforcetrade.core.threads import thread_count, thread_limit
 from reinforcetrade.data import load_ohlcv
 from reinforcetrade.data.schema import make_ohlcv
@@ -43,17 +40,6 @@ AGG = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": 
 
 # The modules by name: `reinforcetrade.data.resample` is also the name of the function.
 resample_module = importlib.import_module("reinforcetrade.data.resample")
-
-
-def median_seconds(fn: Callable[[], object], runs: int = RUNS) -> float:
-    """Return the median wall time of `runs` calls of fn, after one untimed warm-up call."""
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def synthetic_bars(n: int, seed: int = SEED) -> pd.DataFrame:
@@ -82,7 +68,7 @@ def bench_csv() -> dict[str, Any]:
     if not path.is_file():
         return {"csv_read_validate": {"skipped": f"{path} not found"}}
     rows = len(load_ohlcv(path, gaps="raise"))
-    seconds = median_seconds(lambda: load_ohlcv(path, gaps="raise"))
+    seconds = median_seconds(lambda: load_ohlcv(path, gaps="raise"), RUNS)
     return {
         "csv_read_validate": {
             "file": path.name,
@@ -99,10 +85,10 @@ def bench_resample(bars: pd.DataFrame) -> dict[str, Any]:
     theirs = bars.resample("1h").agg(AGG).dropna()
     if not ours.equals(theirs):
         raise SystemExit("resample: ours and pandas disagree; fix before timing")
-    t_ours = median_seconds(lambda: resample_module.resample(bars, "1h"))
+    t_ours = median_seconds(lambda: resample_module.resample(bars, "1h"), RUNS)
     with thread_limit(1):
-        t_ours_1 = median_seconds(lambda: resample_module.resample(bars, "1h"))
-    t_pandas = median_seconds(lambda: bars.resample("1h").agg(AGG))
+        t_ours_1 = median_seconds(lambda: resample_module.resample(bars, "1h"), RUNS)
+    t_pandas = median_seconds(lambda: bars.resample("1h").agg(AGG), RUNS)
     n = len(bars)
     return {
         "resample_1m_to_1h": {
@@ -134,10 +120,10 @@ def bench_rolling(x: np.ndarray) -> dict[str, Any]:
     }
     out: dict[str, Any] = {}
     for name, (ours, theirs) in cases.items():
-        t_ours = median_seconds(ours)
+        t_ours = median_seconds(ours, RUNS)
         with thread_limit(1):
-            t_ours_1 = median_seconds(ours)
-        t_pandas = median_seconds(theirs)
+            t_ours_1 = median_seconds(ours, RUNS)
+        t_pandas = median_seconds(theirs, RUNS)
         out[name] = {
             "values": x.size,
             "window": WINDOW,
@@ -148,29 +134,6 @@ def bench_rolling(x: np.ndarray) -> dict[str, Any]:
             "speedup_1_thread": round(t_pandas / t_ours_1, 2),
         }
     return out
-
-
-def machine() -> dict[str, Any]:
-    """Describe where the figures were measured."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "cores_usable": usable,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "pandas": pd.__version__,
-    }
 
 
 def main() -> None:
