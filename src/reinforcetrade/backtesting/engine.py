@@ -16,7 +16,6 @@ import pandas as pd
 
 from reinforcetrade.agents.tower import TowerParams
 from reinforcetrade.backtesting.kernel import TARGETS, TOWER, TowerInputs, Track, run_bars
-from reinforcetrade.backtesting.orders import Execution, new_pending
 from reinforcetrade.backtesting.records import DEC_F, DEC_I
 from reinforcetrade.backtesting.result import BacktestResult, RunOutput
 from reinforcetrade.config import RiskConfig, Settings
@@ -37,6 +36,7 @@ from reinforcetrade.simulation.account import (
     records,
 )
 from reinforcetrade.simulation.costs import CostParams
+from reinforcetrade.simulation.orders import Execution, new_pending
 from reinforcetrade.strategies.multi_agent import MultiAgentStrategy
 
 F8 = npt.NDArray[np.float64]
@@ -346,7 +346,9 @@ class Backtester:
     fraction of equity in [-1, 1] (NaN keeps the previous target). An order goes out only when
     the target changes, at the next bar's open; flat to 1.0 buys cash / (open × (1 + commission))
     units, fractional unless `lot_size` is set — the convention backtrader, backtesting.py,
-    vectorbt and nautilus_trader agree on, so results compare trade for trade.
+    vectorbt and nautilus_trader agree on, so results compare trade for trade. Costs are one
+    commission per side and a fixed slippage, or any `CostParams` passed as `costs` (e.g. the
+    config's full cost model: `CostParams.from_config(settings.costs, bars_per_year)`).
 
     >>> import numpy as np, pandas as pd
     >>> from reinforcetrade.data import DataLoader
@@ -368,6 +370,7 @@ class Backtester:
         take_profit: float | None = None,
         lot_size: float = 0.0,
         settings: Settings | None = None,
+        costs: CostParams | None = None,
     ) -> None:
         if not initial_balance > 0:
             raise UserInputError(f"initial_balance must be positive, got {initial_balance!r}")
@@ -376,7 +379,9 @@ class Backtester:
                 raise UserInputError(f"{name} is a fraction in (0, 1), got {value!r}")
         self.strategy = strategy
         self.initial_balance = float(initial_balance)
-        self.costs = CostParams.simple(commission, slippage)._replace(lot_size=float(lot_size))
+        self.costs = costs or CostParams.simple(commission, slippage)._replace(
+            lot_size=float(lot_size)
+        )
         self.stop_loss = stop_loss
         self.take_profit = take_profit
         self.settings = settings or Settings()

@@ -35,30 +35,6 @@ from reinforcetrade.agents.tower import (
     is_reversal,
     tower_vote,
 )
-from reinforcetrade.backtesting.orders import (
-    CLOSE,
-    DEC,
-    DIR,
-    ENTRY,
-    EXIT,
-    KIND,
-    NONE,
-    NOTIONAL,
-    P_CLOSE,
-    P_HIGH,
-    P_LOW,
-    P_OPEN,
-    REBALANCE,
-    STOP_FRAC,
-    TAKE_FRAC,
-    TARGET,
-    Execution,
-    Pending,
-    fill_close,
-    fill_entry,
-    fill_rebalance,
-    intrabar_exit,
-)
 from reinforcetrade.backtesting.records import NOT_SIZED, Sized, Vote, write_decision
 from reinforcetrade.core.codes import Action, ExitReason, Reason, TradingState
 from reinforcetrade.core.jit import njit
@@ -88,6 +64,30 @@ from reinforcetrade.simulation.account import (
 )
 from reinforcetrade.simulation.costs import borrow_cost
 from reinforcetrade.simulation.fills import stop_prices
+from reinforcetrade.simulation.orders import (
+    CLOSE,
+    DEC,
+    DIR,
+    ENTRY,
+    EXIT,
+    KIND,
+    NONE,
+    NOTIONAL,
+    P_CLOSE,
+    P_HIGH,
+    P_LOW,
+    P_OPEN,
+    REBALANCE,
+    STOP_FRAC,
+    TAKE_FRAC,
+    TARGET,
+    Execution,
+    Pending,
+    fill_close,
+    fill_entry,
+    fill_rebalance,
+    intrabar_exit,
+)
 
 F8 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int64]

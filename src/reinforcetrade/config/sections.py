@@ -249,17 +249,30 @@ class BacktestConfig(Section):
 
 
 class RLConfig(Section):
-    """Reinforcement-learning agents and their training."""
+    """Reinforcement-learning agents, their environment and their training."""
 
     algorithm: Literal["ppo", "a2c", "dqn", "sac"] = "ppo"
     total_timesteps: int = Field(100_000, ge=1)
-    window: int = Field(30, ge=1)
+    window: int = Field(30, ge=1, description="bars of features in each observation")
     learning_rate: float = Field(3e-4, gt=0, lt=1)
     gamma: float = Field(0.99, gt=0, le=1)
     seed: int = Field(0, ge=0)
     models_dir: Path = Path("models")
-    drawdown_penalty: float = Field(0.0, ge=0)
-    turnover_penalty: float = Field(0.0, ge=0)
+    drawdown_penalty: float = Field(0.0, ge=0, description="reward cost per unit of new drawdown")
+    turnover_penalty: float = Field(0.0, ge=0, description="reward cost per unit of position change")
+    episode_bars: int = Field(
+        2048, ge=16, description="bars per training episode (random start); evaluation runs all"
+    )
+    ruin_fraction: Fraction = Field(0.5, description="equity below this share of the start ends it")
+    feature_clip: float = Field(5.0, gt=0, description="normalised features are clipped to ±this")
+    n_envs: int = Field(1, ge=1, le=64, description="parallel training environments")
+    validation_fraction: Fraction = Field(0.2, description="latest share of the data kept out")
+    eval_every: int = Field(5_000, ge=1, description="timesteps between validation evaluations")
+    patience: int = Field(5, ge=1, description="evaluations without improvement before stopping")
+    hyperparameters: dict[str, dict[str, float | int | str | bool | list[int]]] = Field(
+        default_factory=dict,
+        description="per-algorithm keyword arguments for Stable-Baselines3, e.g. ppo: {n_steps: 512}",
+    )
 
 
 class OptimizationConfig(Section):

@@ -1,6 +1,8 @@
 """Orders between a decision and its fill: pending orders, and filling them at the next open.
 
-A decision taken on bar t's close leaves a pending order (entry, close, or — for target
+Shared by the backtester (the compiled loop calls these on its rare paths) and the RL
+environment (which rebalances one asset with `rebalance_qty`). A decision taken on bar t's
+close leaves a pending order (entry, close, or — for target
 strategies — rebalance) that fills at bar t+1's open as a market order priced off the previous
 bar's range. Open positions' stops and take-profits trigger inside a bar. These run on the rare
 paths of the compiled loop (only when there is something to fill).
@@ -153,33 +155,53 @@ def fill_close(
 
 
 @njit
+def rebalance_qty(
+    target: float, value: float, held: float, cash: float, price: float, volume: float,
+    cp: CostParams,
+) -> tuple[float, bool]:  # fmt: skip
+    """Return the signed quantity that moves a holding towards `target` × equity, and if partial.
+
+    Flat to 1.0 buys value / (price × (1 + commission)) units (the all-in convention); a buy is
+    capped by the cash it can pay for (cash holds any short's proceeds), every order by the
+    bar's volume. Target 0 closes the holding exactly.
+
+    >>> rebalance_qty(1.0, 1_000.0, 0.0, 1_000.0, 10.0, 1e9, CostParams.simple(0.0))
+    (100.0, False)
+    """
+    if target == 0.0:
+        delta = -held
+    else:
+        delta = target * value / (price * (1.0 + cp.taker_commission)) - held
+    if delta > 0.0:
+        paid = price * (1.0 + cp.half_spread + cp.slippage_fixed)
+        delta = min(delta, affordable_qty(cash, paid, cp))
+    qty = fillable_qty(abs(delta), volume, cp)
+    if not qty > 0.0:
+        return 0.0, False
+    if qty < abs(delta) * (1.0 - 1e-9):
+        return (qty if delta > 0.0 else -qty), True
+    return delta, False
+
+
+@njit
 def fill_rebalance(
     book: Book, ex: Execution, pending: Pending, s: int, t: int, o: F8, v: float, mark: F8,
     stop_frac: float, take_frac: float,
 ) -> None:  # fmt: skip
     """Trade symbol s at this bar's open towards its target fraction of equity."""
     pend_f, pend_i, prev = pending
-    pos_f, pf, cp = book.pos_f, book.pf, ex.costs
+    pos_f, pf = book.pos_f, book.pf
     bo = o[s, t]
     pend_i[s, KIND] = NONE
     for j in range(o.shape[0]):  # value the book at this open where known
         if o[j, t] == o[j, t]:
             mark[j] = o[j, t]
     value = equity_at(pf, pos_f, mark)
-    target = pend_f[s, TARGET]
     held = pos_f[s, QTY]
-    if target == 0.0:
-        delta = -held
-    else:
-        delta = target * value / (bo * (1.0 + cp.taker_commission)) - held
-    if delta > 0.0:  # buying is paid from cash (which holds any short's proceeds)
-        price = bo * (1.0 + cp.half_spread + cp.slippage_fixed)
-        delta = min(delta, affordable_qty(pf[CASH], price, cp))
-    qty = fillable_qty(abs(delta), v, cp)
-    if not qty > 0.0:
+    signed, partial = rebalance_qty(pend_f[s, TARGET], value, held, pf[CASH], bo, v, ex.costs)
+    if signed == 0.0:
         return
-    flags = _PARTIAL if qty < abs(delta) * (1.0 - 1e-9) else 0
-    signed = delta if flags == 0 else (qty if delta > 0.0 else -qty)
+    flags = _PARTIAL if partial else 0
     reopen = held == 0.0 or (held > 0.0) != (held + signed > 0.0)
     market(book, ex, prev, s, t, signed, bo, v, pend_i[s, DEC], flags, _X_SIGNAL)
     if reopen and pos_f[s, QTY] != 0.0:
