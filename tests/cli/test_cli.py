@@ -183,9 +183,10 @@ def test_unexpected_error_exits_1_traceback_only_with_debug(
     assert "Traceback" in err
 
 
+@pytest.mark.slow
 def test_demo_generates_and_summarises(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     (tmp_path / "reinforcetrade.yaml").write_text("data:\n  synthetic:\n    bars: 2000\n")
-    code, out, _ = cli(capsys, "demo", "--out", "out")
+    code, out, _ = cli(capsys, "demo", "--out", "out", "--timesteps", "256")
     assert code == 0, out
     assert (tmp_path / "out" / "data" / "BTC-USDT_1h.parquet").is_file()
     assert "BTC/USDT" in out
@@ -194,6 +195,15 @@ def test_demo_generates_and_summarises(capsys: pytest.CaptureFixture[str], tmp_p
     assert "data written to out/data" in out
     assert "backtest result written to out/backtest" in out
     assert (tmp_path / "out" / "backtest" / "decisions.parquet").is_file()
+    assert "training PPO on BTC/USDT" in out
+    assert "becomes the first champion for BTC/USDT 1h" in out
+    assert "held-out span" in out
+    for row in ("multi-agent + RL", "multi-agent ", "buy and hold"):
+        assert row in out
+    decisions = pd.read_parquet(tmp_path / "out" / "backtest" / "decisions.parquet")
+    assert "signal_rl" in decisions.columns
+    held_out = pd.Timestamp("2020-01-01", tz="UTC") + pd.Timedelta(hours=1500)
+    assert decisions["time"].min() >= held_out  # decisions only on the held-out span
 
 
 def test_console_script_is_installed_and_uses_exit_codes(tmp_path: Path) -> None:

@@ -157,12 +157,20 @@ def backtest(
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for the result tables.", file_okay=False)
     ] = Path("backtest-output"),
+    rl: Annotated[
+        bool,
+        typer.Option("--rl", help="Add the RL agent: the registry's champion for each symbol."),
+    ] = False,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Add this registered RL model (id/folder).")
+    ] = None,
 ) -> None:
     """Backtest the multi-agent strategy; print a summary and write the result tables."""
     settings = state.settings(config)
     frames = load_backtest_data(settings, data, synthetic, symbol, timeframe, start, end)
+    strategy = MultiAgentStrategy(use_rl=rl, model=model, settings=settings)
     with progress_bar("backtesting"):
-        result = EnhancedBacktester(MultiAgentStrategy(settings=settings)).run(frames)
+        result = EnhancedBacktester(strategy).run(frames)
         folder = result.save(out_dir)
     out.print(summary(result))
     out.print(f"result written to {folder}", markup=False)

@@ -259,7 +259,15 @@ class RLConfig(Section):
     seed: int = Field(0, ge=0)
     models_dir: Path = Path("models")
     drawdown_penalty: float = Field(0.0, ge=0, description="reward cost per unit of new drawdown")
-    turnover_penalty: float = Field(0.0, ge=0, description="reward cost per unit of position change")
+    turnover_penalty: float = Field(
+        0.0, ge=0, description="reward cost per unit of position change"
+    )
+    reward_scale: float = Field(
+        100.0,
+        gt=0,
+        description="rewards are multiplied by this (100: percent log growth); the best policy "
+        "is unchanged, but value estimates train better than on raw per-bar log returns",
+    )
     episode_bars: int = Field(
         2048, ge=16, description="bars per training episode (random start); evaluation runs all"
     )
@@ -271,7 +279,7 @@ class RLConfig(Section):
     patience: int = Field(5, ge=1, description="evaluations without improvement before stopping")
     hyperparameters: dict[str, dict[str, float | int | str | bool | list[int]]] = Field(
         default_factory=dict,
-        description="per-algorithm keyword arguments for Stable-Baselines3, e.g. ppo: {n_steps: 512}",
+        description="per-algorithm Stable-Baselines3 keyword arguments, e.g. ppo: {n_steps: 512}",
     )
 
 

@@ -103,6 +103,21 @@ class Settings(BaseSettings):
         )
         return init_settings, env_settings, dotenv, _YamlSource(settings_cls)
 
+    def with_updates(self, section: str, **fields: Any) -> Settings:
+        """Return a copy with some fields of one section replaced (validated like the file).
+
+        >>> Settings().with_updates("rl", window=8).rl.window
+        8
+        """
+        current = getattr(self, section, None)
+        if not isinstance(current, BaseModel):
+            raise ConfigError(f"no settings section {section!r}")
+        try:
+            updated = type(current).model_validate(current.model_dump() | fields)
+        except ValidationError as exc:
+            raise ConfigError(f"bad {section} settings: {exc}") from None
+        return self.model_copy(update={section: updated})
+
     def public_dict(self) -> dict[str, Any]:
         """Return the settings as plain JSON-able data with every secret masked."""
         masked: dict[str, Any] = _mask(self.model_dump(mode="python"))

@@ -8,9 +8,12 @@ The public API mirrors the command line::
     synthetic = DataLoader().load_synthetic("BTC/USDT", timeframe="1h", bars=5000, seed=42)
 """
 
-from reinforcetrade.data.cache import CacheWarning, HistoryCache
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from reinforcetrade.data.gaps import Gap, GapReport, find_gaps
-from reinforcetrade.data.history import CcxtHistory
 from reinforcetrade.data.loader import DataLoader
 from reinforcetrade.data.readers import load_ohlcv, read_file
 from reinforcetrade.data.resample import resample
@@ -24,6 +27,20 @@ from reinforcetrade.data.synthetic import (
 )
 from reinforcetrade.data.validate import ValidationReport, check, validate
 from reinforcetrade.data.writers import write_ohlcv
+
+if TYPE_CHECKING:
+    from reinforcetrade.data.cache import CacheWarning, HistoryCache
+    from reinforcetrade.data.history import CcxtHistory
+
+_LAZY = {"CacheWarning": "cache", "HistoryCache": "cache", "CcxtHistory": "history"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the exchange-history parts (ccxt) on first use."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"reinforcetrade.data.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'reinforcetrade.data' has no attribute {name!r}")
+
 
 __all__ = [
     "COLUMNS",

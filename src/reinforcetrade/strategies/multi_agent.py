@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +19,10 @@ from reinforcetrade.config import Settings
 from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.data.bars import Bars
 from reinforcetrade.risk.params import RiskParams
+
+if TYPE_CHECKING:
+    from reinforcetrade.agents.registry import ModelRecord, ModelRegistry
+    from reinforcetrade.agents.rl import RLAgent
 
 F8 = npt.NDArray[np.float64]
 I1 = npt.NDArray[np.int8]
@@ -43,7 +49,10 @@ class PreparedSignals:
 
 
 class MultiAgentStrategy:
-    """The product's strategy: environment, short-term and trend agents (RL agents optional).
+    """The product's strategy: environment, short-term and trend agents, and optionally RL.
+
+    `use_rl=True` adds the registry's champion model for each symbol and timeframe; `model`
+    (a registry id, folder or record) adds that model instead.
 
     >>> MultiAgentStrategy().agent_names
     ('environment', 'short_term', 'trend')
@@ -52,23 +61,27 @@ class MultiAgentStrategy:
     def __init__(
         self,
         use_rl: bool = False,
-        model: object | None = None,
+        model: str | Path | ModelRecord | None = None,
         *,
         settings: Settings | None = None,
         extra_agents: Sequence[SignalAgent] = (),
+        registry: ModelRegistry | None = None,
     ) -> None:
         self.settings = settings or Settings()
-        if use_rl or model is not None:
-            raise UserInputError(
-                "RL agents are not available yet: they arrive with the reinforcement-learning "
-                "module; run MultiAgentStrategy(use_rl=False) for now"
-            )
         cfg = self.settings
         self.environment = EnvironmentAgent(cfg.agents.environment, cfg.risk)
+        rl: tuple[SignalAgent, ...] = ()
+        if use_rl or model is not None:
+            from reinforcetrade.agents.registry import ModelRegistry
+            from reinforcetrade.agents.rl import RLAgent
+
+            registry = registry or ModelRegistry(cfg.rl.models_dir)
+            rl = (RLAgent.load(model, registry) if model is not None else ChampionAgent(registry),)
         self.agents: tuple[SignalAgent, ...] = (
             self.environment,
             ShortTermAgent(cfg.agents.short_term),
             TrendAgent(cfg.agents.trend),
+            *rl,
             *extra_agents,
         )
         names = [a.name for a in self.agents]
@@ -99,6 +112,45 @@ class MultiAgentStrategy:
         return RiskParams.from_config(
             self.settings.risk, allow_short=self.settings.backtest.allow_short
         )
+
+
+class ChampionAgent:
+    """The registry's champion model for each symbol and timeframe, as the RL agent."""
+
+    name = "rl"
+
+    def __init__(self, registry: ModelRegistry) -> None:
+        self.registry = registry
+        self._loaded: dict[str, RLAgent] = {}
+        if not registry.list():
+            raise UserInputError(f"no RL models in {registry.root}; {HOW_TO_TRAIN}")
+
+    def agent_for(self, symbol: str, timeframe: str) -> RLAgent:
+        """Return the champion's agent for a symbol and timeframe (loaded once)."""
+        record = self.registry.champion(symbol, timeframe)
+        if record is None:
+            raise UserInputError(
+                f"no champion RL model for {symbol} {timeframe} in {self.registry.root}; "
+                f"{HOW_TO_TRAIN}"
+            )
+        if record.id not in self._loaded:
+            from reinforcetrade.agents.rl import RLAgent
+
+            self._loaded[record.id] = RLAgent.load(record, self.registry, name=self.name)
+        return self._loaded[record.id]
+
+    def signals(self, bars: Bars) -> AgentSignals:
+        """Return the champion policy's signals for these bars."""
+        timeframe = bars.timeframe.text if bars.timeframe is not None else ""
+        return self.agent_for(bars.symbol, timeframe).signals(bars)
+
+
+HOW_TO_TRAIN = (
+    "train one with `reinforcetrade train --symbol SYMBOL --data FILE --promote` (or "
+    "--synthetic), or in Python: record = TrainingPipeline('ppo').train(data); "
+    "ModelRegistry(settings.rl.models_dir).promote(record.id) — then "
+    "MultiAgentStrategy(use_rl=True) uses the champion, or pass model=record"
+)
 
 
 def _warm(signal: AgentSignals) -> B1:
