@@ -204,6 +204,12 @@ def test_demo_generates_and_summarises(capsys: pytest.CaptureFixture[str], tmp_p
     assert "signal_rl" in decisions.columns
     held_out = pd.Timestamp("2020-01-01", tz="UTC") + pd.Timedelta(hours=1500)
     assert decisions["time"].min() >= held_out  # decisions only on the held-out span
+    report = (tmp_path / "out" / "backtest" / "report" / "report.html").resolve()
+    assert out.rstrip().splitlines()[-1] == f"report: {report}"  # the demo ends with the report
+    html = report.read_text()
+    for section in ("summary", "decisions", "segments", "models"):
+        assert f'data-section="{section}"' in html
+    assert "out-of-sample (held-out span)" in html
 
 
 def test_console_script_is_installed_and_uses_exit_codes(tmp_path: Path) -> None:

@@ -171,6 +171,10 @@ class RLAgent:
                 timeframe=bars.timeframe.text,
             )
 
+    def model_records(self) -> list[dict[str, object]]:
+        """Return this agent's model record (for results and reports)."""
+        return [self.record.to_dict()]
+
     def sides(self) -> tuple[int, ...]:
         """Return the sides the agent can hold (no short side when it cannot short)."""
         return (SHORT, FLAT, LONG) if self.allow_short else (FLAT, LONG)

@@ -9,6 +9,7 @@ from reinforcetrade.backtesting.metrics import (
     returns_from_equity,
 )
 from reinforcetrade.backtesting.result import BacktestResult
+from reinforcetrade.backtesting.saved import SavedResult, load_result
 
 __all__ = [
     "METRIC_KEYS",
@@ -16,9 +17,11 @@ __all__ = [
     "Backtester",
     "DrawdownDuration",
     "EnhancedBacktester",
+    "SavedResult",
     "TargetStrategy",
     "align",
     "compute_metrics",
+    "load_result",
     "periods_per_year",
     "returns_from_equity",
 ]

@@ -161,6 +161,9 @@ class _Run:
             equity=np.full(bars, np.nan, dtype=np.float64),
             cash=np.full(bars, np.nan, dtype=np.float64),
             exposure=np.zeros((symbols, bars), dtype=np.float64),
+            vote=np.full((symbols, bars), np.nan, dtype=np.float64),
+            threshold=np.full((symbols, bars), np.nan, dtype=np.float64),
+            state=np.zeros(bars, dtype=np.int8),
             dec_i=dec_i,
             dec_f=dec_f,
         )
@@ -214,8 +217,8 @@ class _Run:
             )  # fmt: skip
             self.grow()
 
-    def output(self) -> RunOutput:
-        """Return what the loop wrote, trimmed to the rows used."""
+    def output(self, breaker: npt.NDArray[np.bool_] | None = None) -> RunOutput:
+        """Return what the loop wrote, trimmed to the rows used (and the breaker trips seen)."""
         n_dec, n_fill, n_trade = (int(x) for x in self.book.cnt[:3])
         book, track = self.book, self.track
         return RunOutput(
@@ -230,6 +233,10 @@ class _Run:
             exposure=track.exposure,
             positions=book.pos_f.copy(),
             position_ints=book.pos_i.copy(),
+            vote=track.vote,
+            threshold=track.threshold,
+            state=track.state,
+            breaker=np.zeros_like(track.vote, dtype=np.bool_) if breaker is None else breaker,
         )
 
 
@@ -327,10 +334,11 @@ class EnhancedBacktester:
         strategy.environment.latency_estimate_ms = float(run.pf[LATENCY])
         return BacktestResult.build(
             timeline=timeline,
-            output=run.output(),
+            output=run.output(breaker),
             initial_balance=self.initial_balance,
             settings=settings,
             periods_per_year=per_year,
+            models=strategy.model_records(),
             agent_names=tower.agents,
             weights=tower.weights,
             agent_signals=tuple(tuple(p.agents) for p in prepared),

@@ -143,6 +143,9 @@ class Track(NamedTuple):
     equity: F8  # (bars,)
     cash: F8  # (bars,)
     exposure: F8  # (symbols, bars) signed exposure as a fraction of equity
+    vote: F8  # (symbols, bars) the tower's signed confidence (NaN where it did not vote)
+    threshold: F8  # (symbols, bars) the entry threshold in force (NaN where it did not vote)
+    state: I1  # (bars,) the risk state at the close (TradingState)
     dec_i: I8  # decision rows (see `records`)
     dec_f: F8
 
@@ -182,7 +185,9 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
     )
     pos_f, _, pf, fill_i, _, trade_i, _, cnt = book
     pend_f, pend_i, prev = pending
-    mark, breaker_until, current, equity, cash, exposure, dec_i, dec_f = track
+    mark, breaker_until, current, equity, cash, exposure, vote, thresholds, state, dec_i, dec_f = (
+        track
+    )
     n_sym = o.shape[0]
     last = o.shape[1] - 1
     for t in range(t0, t1):
@@ -280,6 +285,9 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
                     r = regime[s, t]
                     d, conf, agree = tower_vote(directions[s, t], confidences[s, t], weights[r])
                     seen = Vote(d, conf, r, vol_regime[s, t], trend_regime[s, t], agree)
+                    threshold, cost_bit = entry_threshold(tp, pf[EXCESS_BPS])
+                    vote[s, t] = d * conf
+                    thresholds[s, t] = threshold
                     held = pos_f[s, QTY]
                     if held != 0.0:  # in a position: exit on a confident reversal, else hold
                         if pend_i[s, KIND] != CLOSE and is_reversal(
@@ -295,7 +303,6 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
                         continue
                     if d == 0 or pend_i[s, KIND] != NONE:
                         continue
-                    threshold, cost_bit = entry_threshold(tp, pf[EXCESS_BPS])
                     bits = entry_gates(conf, agree, threshold, tp.consensus) | cost_bit
                     size = 0.0
                     if bits & _OK == _OK:  # both gates passed: the risk manager's turn
@@ -330,6 +337,7 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
                     pend_f[s, STOP_FRAC] = stop_fraction
                     pend_f[s, TAKE_FRAC] = take_fraction
                     gross += size
+        state[t] = int(pf[STATE])
         for s in range(n_sym):
             if o[s, t] == o[s, t]:
                 prev[s, P_OPEN] = o[s, t]

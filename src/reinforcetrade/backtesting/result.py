@@ -7,7 +7,7 @@ codes (actions, regimes, reasons) become words only in these tables.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import cached_property
@@ -46,6 +46,7 @@ from reinforcetrade.core.codes import (
     Action,
     ExitReason,
     Reason,
+    TradingState,
     TrendRegime,
     VolRegime,
     reason_names,
@@ -108,6 +109,10 @@ class RunOutput:
     exposure: F8
     positions: F8
     position_ints: npt.NDArray[np.int64]
+    vote: F8  # (symbols, bars) the tower's signed confidence, NaN where it did not vote
+    threshold: F8  # (symbols, bars) the entry threshold in force
+    state: npt.NDArray[np.int8]  # (bars,) TradingState at each close
+    breaker: npt.NDArray[np.bool_]  # (symbols, bars) circuit-breaker trips the run saw
 
 
 def _categorical(codes: np.ndarray, names: Sequence[str]) -> pd.Categorical[str]:
@@ -189,8 +194,12 @@ class BacktestResult:
         agent_signals: Sequence[Sequence[AgentSignals]],
         close: F8,
         mode: str,
+        models: Sequence[Mapping[str, Any]] = (),
     ) -> BacktestResult:
-        """Wrap a run's arrays: equity and returns now, everything else when first read."""
+        """Wrap a run's arrays: equity and returns now, everything else when first read.
+
+        `models` are the records of the RL models the strategy used (for the report's cards).
+        """
         index: pd.DatetimeIndex = timeline.index
         equity = pd.Series(output.equity, index=index, name="equity")
         previous = np.concatenate(([initial_balance], output.equity[:-1]))
@@ -221,6 +230,7 @@ class BacktestResult:
                 "end": index[-1].isoformat(),
                 "bars": len(index),
                 "agents": list(agent_names),
+                "models": [dict(m) for m in models],
             },
             context=context,
         )
@@ -298,6 +308,53 @@ class BacktestResult:
         exposure["total"] = np.abs(c.output.exposure).sum(axis=0)
         return exposure
 
+    @cached_property
+    def bars(self) -> pd.DataFrame:
+        """Return per symbol and bar: close, tower vote and threshold, breaker, agents' signals.
+
+        Long format (one row per symbol and bar); each agent has `signal_<name>` and
+        `confidence_<name>`. The vote is the tower's signed confidence (NaN where it did not vote).
+        """
+        c = self.context
+        index = c.timeline.index
+        parts = []
+        for s, symbol in enumerate(self.symbols):
+            where = np.asarray(c.timeline.positions[s])
+            columns: dict[str, Any] = {
+                "time": index[where],
+                "symbol": symbol,
+                "close": c.close[s, where],
+                "vote": c.output.vote[s, where],
+                "threshold": c.output.threshold[s, where],
+                "breaker": c.output.breaker[s, where],
+            }
+            for a, name in enumerate(c.agent_names):
+                signal = c.agent_signals[s][a]
+                columns[f"signal_{name}"] = signal.direction
+                columns[f"confidence_{name}"] = signal.confidence
+            parts.append(pd.DataFrame(columns))
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        if len(frame):
+            frame["symbol"] = pd.Categorical(frame["symbol"], categories=list(self.symbols))
+        return frame
+
+    @cached_property
+    def risk_state(self) -> pd.Series:
+        """Return the risk state at each close: active, reducing (after a loss streak), halted."""
+        codes = self.context.output.state
+        return pd.Series(
+            _labels(codes.astype(np.int64), TradingState), index=self.equity.index, name="state"
+        )
+
+    @property
+    def models(self) -> list[dict[str, Any]]:
+        """Return the records of the RL models the strategy used (empty without RL agents)."""
+        return list(self.info.get("models", []))
+
+    def public_config(self) -> dict[str, Any]:
+        """Return the run's settings as plain data, secrets masked."""
+        return self.config.public_dict()
+
     @property
     def final_equity(self) -> float:
         """Return the equity after the last bar (open positions marked at the last close)."""
@@ -323,7 +380,12 @@ class BacktestResult:
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
         tables = {
-            "equity": self.equity.to_frame().assign(returns=self.returns),
+            "equity": self.equity.to_frame().assign(
+                returns=self.returns,
+                cash=self.context.output.cash,
+                state=self.risk_state.to_numpy(),
+            ),
+            "bars": self.bars,
             "trades": self.trades,
             "orders": self.orders,
             "fills": self.fills,
@@ -342,7 +404,8 @@ class BacktestResult:
             "mode": self.mode,
             **self.info,
         }
-        atomic_write_bytes(folder / "metrics.json", json.dumps(summary, indent=2).encode())
+        text = json.dumps(summary, indent=2, default=str)
+        atomic_write_bytes(folder / "metrics.json", text.encode())
         atomic_write_bytes(folder / "config.yaml", self.config.to_yaml().encode())
         return folder
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +15,7 @@ from reinforcetrade.cli.console import out, progress_bar
 from reinforcetrade.cli.state import state
 from reinforcetrade.config import Settings
 from reinforcetrade.core.errors import UserInputError
+from reinforcetrade.core.formatting import figure
 from reinforcetrade.data import DataLoader, generate_market, resample, timeframe_of
 from reinforcetrade.strategies import MultiAgentStrategy
 
@@ -24,31 +24,19 @@ SHOWN: tuple[tuple[str, str, str], ...] = (
     ("total_return", "total return", "pct"),
     ("cagr", "CAGR", "pct"),
     ("annual_volatility", "volatility / yr", "pct"),
-    ("sharpe_ratio", "Sharpe", "num"),
-    ("sortino_ratio", "Sortino", "num"),
-    ("calmar_ratio", "Calmar", "num"),
+    ("sharpe_ratio", "Sharpe", "fixed"),
+    ("sortino_ratio", "Sortino", "fixed"),
+    ("calmar_ratio", "Calmar", "fixed"),
     ("max_drawdown", "max drawdown", "pct"),
     ("trade_count", "trades", "int"),
     ("win_rate", "win rate", "pct"),
-    ("profit_factor", "profit factor", "num"),
-    ("payoff_ratio", "payoff ratio", "num"),
+    ("profit_factor", "profit factor", "fixed"),
+    ("payoff_ratio", "payoff ratio", "fixed"),
     ("expectancy", "expectancy / trade", "pct"),
     ("exposure_time", "time in market", "pct"),
     ("value_at_risk", "VaR 95% / bar", "pct"),
     ("final_equity", "final equity", "money"),
 )
-
-
-def _fmt(value: float, kind: str) -> str:
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    if kind == "pct":
-        return f"{value:.2%}"
-    if kind == "int":
-        return f"{value:,.0f}"
-    if kind == "money":
-        return f"{value:,.2f}"
-    return f"{value:.2f}"
 
 
 def load_backtest_data(
@@ -111,7 +99,7 @@ def summary(result: BacktestResult) -> Group:
     metrics.add_column("metric", style="bold")
     metrics.add_column("value", justify="right")
     for key, label, kind in SHOWN:
-        metrics.add_row(label, _fmt(result.metrics.get(key, float("nan")), kind))
+        metrics.add_row(label, figure(result.metrics.get(key, float("nan")), kind))
     metrics.add_row("config hash", result.config_hash)
     trades = Table(title="last trades")
     for name in ("symbol", "side", "entry", "exit", "return", "pnl", "exit reason"):
@@ -164,6 +152,9 @@ def backtest(
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Add this registered RL model (id/folder).")
     ] = None,
+    with_report: Annotated[
+        bool, typer.Option("--report", help="Also write the HTML report (into OUT/report).")
+    ] = False,
 ) -> None:
     """Backtest the multi-agent strategy; print a summary and write the result tables."""
     settings = state.settings(config)
@@ -174,3 +165,9 @@ def backtest(
         folder = result.save(out_dir)
     out.print(summary(result))
     out.print(f"result written to {folder}", markup=False)
+    if with_report:
+        from reinforcetrade.reports import ReportGenerator
+
+        with progress_bar("writing the report"):
+            page = ReportGenerator().generate_full_report(result, folder / "report")
+        out.print(f"report written to {page / 'report.html'}", markup=False)

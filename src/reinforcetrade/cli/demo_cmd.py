@@ -88,6 +88,7 @@ def demo(
     result = _rl_on_held_out(settings, symbol, frames[symbol], out_dir, timesteps)
     out.print(f"data written to {out_dir / 'data'}", markup=False)
     out.print(f"backtest result written to {result}", markup=False)
+    out.print(f"report: {(result / 'report' / 'report.html').resolve()}", markup=False)
 
 
 def _rl_on_held_out(
@@ -124,7 +125,18 @@ def _rl_on_held_out(
             {symbol: held}
         )
         without = EnhancedBacktester(MultiAgentStrategy(settings=settings)).run({symbol: held})
+        in_sample = EnhancedBacktester(MultiAgentStrategy(use_rl=True, settings=settings)).run(
+            {symbol: train}
+        )
         folder = with_rl.save(out_dir / "backtest")
+    with progress_bar("writing the report"):
+        from reinforcetrade.reports import ReportGenerator
+
+        ReportGenerator().generate_full_report(
+            {"in-sample (training span)": in_sample, "out-of-sample (held-out span)": with_rl},
+            folder / "report",
+            title=f"ReinforceTrade demo — {symbol} with the RL agent, held-out span",
+        )
     out.print(summary(with_rl))
     out.print(_comparison(with_rl, without, held.iloc[lead:], settings.backtest.calendar))
     return folder

@@ -21,6 +21,7 @@ from reinforcetrade.cli.config_cmds import config_app
 from reinforcetrade.cli.console import err
 from reinforcetrade.cli.data_cmds import data_app
 from reinforcetrade.cli.demo_cmd import demo
+from reinforcetrade.cli.report_cmd import report
 from reinforcetrade.cli.rl_cmds import models_app, train
 from reinforcetrade.cli.state import state
 from reinforcetrade.core.errors import DataValidationError, UserInputError
@@ -39,6 +40,7 @@ app.add_typer(config_app, name="config")
 app.command("demo")(demo)
 app.command("backtest")(backtest)
 app.command("train")(train)
+app.command("report")(report)
 app.add_typer(models_app, name="models")
 
 

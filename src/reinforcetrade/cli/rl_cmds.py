@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Annotated
 
@@ -15,14 +14,9 @@ from reinforcetrade.cli.backtest_cmd import load_backtest_data
 from reinforcetrade.cli.console import err, out
 from reinforcetrade.cli.state import state
 from reinforcetrade.core.errors import UserInputError
+from reinforcetrade.core.formatting import figure
 
 models_app = typer.Typer(help="The model registry: list, show, promote.", no_args_is_help=True)
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return "n/a" if not math.isfinite(value) else f"{value:.4g}"
-    return str(value)
 
 
 def train(
@@ -92,7 +86,7 @@ def _show(record: ModelRecord) -> None:
     table.add_row("data", f"{record.data.get('first_bar')} → {record.data.get('last_bar')}")
     table.add_row("validation from", str(record.data.get("validation_from")))
     for key, value in sorted(record.metrics.items()):
-        table.add_row(key, _fmt(value))
+        table.add_row(key, figure(value))
     table.add_row(
         "features", f"{record.feature_spec.get('fingerprint')} {record.feature_spec.get('names')}"
     )
@@ -115,7 +109,7 @@ def list_models(
         mark = "★" if champion is not None and champion.id == record.id else ""
         table.add_row(
             mark, record.id, record.algorithm, record.symbol, record.timeframe,
-            _fmt(record.metrics.get("validation_sharpe", float("nan"))), record.created,
+            figure(record.metrics.get("validation_sharpe", float("nan"))), record.created,
         )  # fmt: skip
     out.print(table)
 

@@ -103,6 +103,15 @@ class MultiAgentStrategy:
             ready &= np.isfinite(signal.confidence) & _warm(signal)
         return PreparedSignals(tuple(signals), perception, ready)
 
+    def model_records(self) -> list[dict[str, object]]:
+        """Return the records of the RL models the agents used so far (each model once)."""
+        seen: dict[str, dict[str, object]] = {}
+        for agent in self.agents:
+            records = getattr(agent, "model_records", None)
+            for record in records() if callable(records) else ():
+                seen.setdefault(str(record["id"]), record)
+        return list(seen.values())
+
     def tower(self) -> DecisionTower:
         """Return the Decision Tower for these agents."""
         return DecisionTower(self.settings.tower, self.agent_names)
@@ -138,6 +147,10 @@ class ChampionAgent:
 
             self._loaded[record.id] = RLAgent.load(record, self.registry, name=self.name)
         return self._loaded[record.id]
+
+    def model_records(self) -> list[dict[str, object]]:
+        """Return the records of the champions loaded so far."""
+        return [agent.record.to_dict() for agent in self._loaded.values()]
 
     def signals(self, bars: Bars) -> AgentSignals:
         """Return the champion policy's signals for these bars."""
