@@ -36,3 +36,22 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """Return a SQLAlchemy URL of the machine's PostgreSQL; skip if absent (fail under CI=true)."""
+    url = os.environ.get(
+        "RT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+    try:
+        import psycopg
+
+        with psycopg.connect(url.replace("+psycopg", ""), connect_timeout=3):
+            pass
+    except Exception as exc:  # any failure to reach it: skip with the reason
+        reason = f"PostgreSQL not reachable at {url} ({type(exc).__name__}: {exc})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; under CI=true the PostgreSQL tests must run")
+        pytest.skip(reason)
+    return url

@@ -11,20 +11,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cli_support import cli
 from reinforcetrade import __version__
-from reinforcetrade.cli import run
 from reinforcetrade.data import load_ohlcv
 
 
 @pytest.fixture(autouse=True)
 def _isolated(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

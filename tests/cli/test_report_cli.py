@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reinforcetrade.cli import run
+from cli_support import cli
 from report_support import decode_decisions, metric_values, page_data
 
 
@@ -16,12 +16,6 @@ from report_support import decode_decisions, metric_values, page_data
 def _isolated(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     (clean_env / "reinforcetrade.yaml").write_text("data:\n  synthetic:\n    bars: 2000\n")
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_backtest_report_then_report_again_from_the_saved_result(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reinforcetrade.cli import run
+from cli_support import cli
 
 FAST_YAML = """\
 data:
@@ -27,12 +27,6 @@ rl:
 def _isolated(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     (clean_env / "reinforcetrade.yaml").write_text(FAST_YAML)
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def trained_id(out: str) -> str:

@@ -10,6 +10,7 @@ from reinforcetrade.agents import AgentSignals
 from reinforcetrade.backtesting import BacktestResult, EnhancedBacktester
 from reinforcetrade.config import Settings
 from reinforcetrade.core.codes import Reason
+from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.data import DataLoader, generate_market, make_ohlcv
 from reinforcetrade.data.bars import Bars
 from reinforcetrade.strategies import MultiAgentStrategy
@@ -252,3 +253,56 @@ def test_loss_streak_cuts_size() -> None:
     ).run(data)
     cut = result.decisions["reason_mask"].to_numpy() & int(Reason.LOSS_STREAK_CUT)
     assert cut.any()
+
+
+def test_start_trades_from_a_date_with_the_bars_before_as_history() -> None:
+    frames = generate_market(["BTC/USDT", "ETH/USDT"], bars=4_000, seed=5).frames
+    bt = EnhancedBacktester(MultiAgentStrategy())
+    index = frames["BTC/USDT"].index
+    late = bt.run(frames, start=index[2_500])
+    assert late.equity.index[0] == index[2_500]
+    assert len(late.equity) == 1_500
+    assert late.equity.iloc[0] == pytest.approx(10_000, rel=1e-3)
+    assert late.info["start"] == index[2_500].isoformat()
+    assert late.decisions["time"].min() < index[2_520]  # warmed up already: decides at once
+    assert set(late.bars["time"]) == set(index[2_500:])
+    # the agents saw the history: their signals equal a full run's on the same bars
+    full = bt.run(frames)
+    sig = full.bars.set_index(["time", "symbol"]).loc[late.bars.set_index(["time", "symbol"]).index]
+    np.testing.assert_array_equal(
+        sig["signal_trend"].to_numpy(), late.bars["signal_trend"].to_numpy()
+    )
+    # bars before the start count toward the warm-up
+    early = bt.run(frames, start=index[50])
+    assert early.decisions["time"].min() >= index[200]
+    with pytest.raises(UserInputError, match="leaves 0 bar"):
+        bt.run(frames, start="2031-01-01")
+    with pytest.raises(UserInputError, match="not a date"):
+        bt.run(frames, start="soon")
+
+
+def test_cached_agent_signals_give_the_same_backtest() -> None:
+    from reinforcetrade.strategies import SignalCache
+
+    data = DataLoader().load_synthetic("BTC/USDT", timeframe="1h", bars=3_000, seed=9)
+    cache = SignalCache(size=2)
+    base = Settings()
+    for tower in (0.55, 0.65):  # only the tower changes: the second run reuses the signals
+        settings = base.with_params({"tower.entry_confidence": tower})
+        plain = EnhancedBacktester(MultiAgentStrategy(settings=settings)).run(data)
+        cached = EnhancedBacktester(MultiAgentStrategy(settings=settings, signal_cache=cache)).run(
+            data
+        )
+        pd.testing.assert_series_equal(plain.equity, cached.equity)
+        pd.testing.assert_frame_equal(plain.decisions, cached.decisions)
+    assert cache.hits == 1
+    other = base.with_params({"agents.trend.fast_ma": 20})  # agent settings: computed afresh
+    EnhancedBacktester(MultiAgentStrategy(settings=other, signal_cache=cache)).run(data)
+    assert cache.hits == 1
+    breaker = base.with_params({"risk.circuit_breaker_move_sigmas": 4.0})  # read by the agent
+    EnhancedBacktester(MultiAgentStrategy(settings=breaker, signal_cache=cache)).run(data)
+    assert cache.hits == 1
+    moved = data.copy()
+    moved["volume"] = moved["volume"].to_numpy() * np.r_[np.ones(len(moved) - 1), 1.01]  # new bars
+    EnhancedBacktester(MultiAgentStrategy(settings=base, signal_cache=cache)).run(moved)
+    assert cache.hits == 1

@@ -38,6 +38,15 @@ class AgentSignals:
             features={name: float(values[t]) for name, values in self.features.items()},
         )
 
+    def since(self, first: int) -> AgentSignals:
+        """Return the signals from bar `first` on."""
+        return AgentSignals(
+            self.agent,
+            self.direction[first:],
+            self.confidence[first:],
+            {name: values[first:] for name, values in self.features.items()},
+        )
+
     def last(self) -> AgentSignal:
         """Return the last bar's signal."""
         return self.at(len(self) - 1)

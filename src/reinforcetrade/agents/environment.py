@@ -36,6 +36,18 @@ class Perception:
     volatility: F8  # realised volatility per bar (std of log returns over the window)
     ready: B1  # every indicator has warmed up
 
+    def since(self, first: int) -> Perception:
+        """Return the reading from bar `first` on."""
+        return Perception(
+            self.signals.since(first),
+            self.vol_regime[first:],
+            self.trend_regime[first:],
+            self.regime[first:],
+            self.breaker[first:],
+            self.volatility[first:],
+            self.ready[first:],
+        )
+
 
 class EnvironmentAgent:
     """Reads the market's state: how volatile against its own history, and whether it trends.

@@ -9,7 +9,7 @@ from reinforcetrade.backtesting.metrics import (
     returns_from_equity,
 )
 from reinforcetrade.backtesting.result import BacktestResult
-from reinforcetrade.backtesting.saved import SavedResult, load_result
+from reinforcetrade.backtesting.saved import SavedResult, load_result, stitch
 
 __all__ = [
     "METRIC_KEYS",
@@ -24,4 +24,5 @@ __all__ = [
     "load_result",
     "periods_per_year",
     "returns_from_equity",
+    "stitch",
 ]

@@ -77,6 +77,19 @@ class Timeline:
             out[s, where] = frame[column].to_numpy(dtype=np.float64)
         return out
 
+    def since(self, start: pd.Timestamp) -> tuple[Timeline, tuple[int, ...]]:
+        """Return the timeline from `start` on, and how many bars each symbol had before it."""
+        first = int(self.index.searchsorted(start))
+        before = tuple(int(f.index.searchsorted(start)) for f in self.frames)
+        timeline = Timeline(
+            symbols=self.symbols,
+            index=self.index[first:],
+            positions=tuple(p[k:] - first for p, k in zip(self.positions, before, strict=True)),
+            frames=tuple(f.iloc[k:] for f, k in zip(self.frames, before, strict=True)),
+            timeframe=self.timeframe,
+        )
+        return timeline, before
+
     def scatter(self, s: int, values: npt.NDArray[Any], fill: Any, dtype: Any) -> npt.NDArray[Any]:
         """Return one symbol's per-bar values placed on the shared timeline."""
         out = np.full(len(self.index), fill, dtype=dtype)
@@ -240,6 +253,17 @@ class _Run:
         )
 
 
+def _utc(value: str | pd.Timestamp, name: str) -> pd.Timestamp:
+    """Return a time as a UTC timestamp (naive times are UTC), or a clear error."""
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise UserInputError(f"{name} {value!r} is not a date or time") from None
+    if pd.isna(stamp):
+        raise UserInputError(f"{name} {value!r} is not a date or time")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
 def _bars_per_year(settings: Settings, timeline: Timeline) -> float:
     """Return the bars per year used for borrow costs and annualised metrics."""
     from reinforcetrade.backtesting.metrics import periods_per_year
@@ -283,9 +307,30 @@ class EnhancedBacktester:
         self.initial_balance = float(balance)
         self._costs = costs
 
-    def run(self, data: Data, *, symbol: str | None = None) -> BacktestResult:
-        """Backtest a frame, or a dict of symbol → frame sharing one timeframe."""
-        timeline = align(data, symbol=symbol)
+    def run(
+        self,
+        data: Data,
+        *,
+        symbol: str | None = None,
+        start: str | pd.Timestamp | None = None,
+    ) -> BacktestResult:
+        """Backtest a frame, or a dict of symbol → frame sharing one timeframe.
+
+        With `start`, trading begins at the first bar at or after it: the bars before only
+        warm the agents up (they count toward `backtest.warmup_bars`), and the result — equity,
+        tables, metrics — covers `start` to the end. That is how an out-of-sample span is run
+        without losing its first bars to the warm-up, and without any look-ahead.
+        """
+        full = align(data, symbol=symbol)
+        timeline, before = full, tuple(0 for _ in full.symbols)
+        if start is not None:
+            timeline, before = full.since(_utc(start, "start"))
+            if len(timeline.index) < 2:
+                raise UserInputError(
+                    f"start {start} leaves {len(timeline.index)} bar(s) to trade; "
+                    f"the data ends at {full.index[-1]}"
+                )
+        history = len(full.index) - len(timeline.index)
         settings = self.settings
         per_year = _bars_per_year(settings, timeline)
         model = CostParams.from_config(settings.costs, per_year)  # what the strategy assumes
@@ -302,8 +347,9 @@ class EnhancedBacktester:
         breaker = np.zeros((n_sym, n_bars), dtype=np.bool_)
         ready = np.zeros((n_sym, n_bars), dtype=np.bool_)
         prepared = []
-        for s, frame in enumerate(timeline.frames):
+        for s, frame in enumerate(full.frames):
             p = strategy.prepare(Bars.from_frame(frame, timeline.symbols[s]))
+            p = p.since(before[s]) if before[s] else p
             prepared.append(p)
             where = timeline.positions[s]
             directions[s][where] = p.directions.T
@@ -326,8 +372,8 @@ class EnhancedBacktester:
         market = (o, h, lo, c, v)
         no_targets = np.zeros((1, 1), dtype=np.float64)
         execution = Execution(costs, model, latency, alpha)
-        run.run_all(TOWER, settings.backtest.warmup_bars, market, no_targets, np.nan, np.nan,
-                    signals, execution)  # fmt: skip
+        warmup = max(0, settings.backtest.warmup_bars - history)
+        run.run_all(TOWER, warmup, market, no_targets, np.nan, np.nan, signals, execution)
         # the loop's execution feedback, handed back to the agent it belongs to
         strategy.environment.cost_estimate_bps = float(run.pf[COST_BPS])
         strategy.environment.cost_excess_bps = float(run.pf[EXCESS_BPS])

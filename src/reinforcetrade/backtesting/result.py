@@ -6,7 +6,6 @@ codes (actions, regimes, reasons) become words only in these tables.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -40,6 +39,7 @@ from reinforcetrade.backtesting.records import (
     D_TREND,
     D_VOL,
 )
+from reinforcetrade.backtesting.saved import write_result
 from reinforcetrade.config import Settings
 from reinforcetrade.core.codes import (
     REGIME_KEYS,
@@ -52,7 +52,6 @@ from reinforcetrade.core.codes import (
     reason_names,
     reason_words,
 )
-from reinforcetrade.core.files import atomic_path, atomic_write_bytes
 from reinforcetrade.simulation.account import (
     BORROW,
     COMM,
@@ -377,37 +376,12 @@ class BacktestResult:
 
     def save(self, directory: str | Path) -> Path:
         """Write every table as Parquet, the metrics as JSON and the settings as YAML (masked)."""
-        folder = Path(directory)
-        folder.mkdir(parents=True, exist_ok=True)
-        tables = {
-            "equity": self.equity.to_frame().assign(
-                returns=self.returns,
-                cash=self.context.output.cash,
-                state=self.risk_state.to_numpy(),
-            ),
-            "bars": self.bars,
-            "trades": self.trades,
-            "orders": self.orders,
-            "fills": self.fills,
-            "decisions": self.decisions,
-            "exposure": self.exposure,
-        }
-        for name, table in tables.items():
-            with atomic_path(folder / f"{name}.parquet") as temp:
-                table.to_parquet(temp)
-        summary = {
-            "metrics": {k: (None if not np.isfinite(v) else v) for k, v in self.metrics.items()},
-            "config_hash": self.config_hash,
-            "seed": self.seed,
-            "symbols": list(self.symbols),
-            "initial_balance": self.initial_balance,
-            "mode": self.mode,
-            **self.info,
-        }
-        text = json.dumps(summary, indent=2, default=str)
-        atomic_write_bytes(folder / "metrics.json", text.encode())
-        atomic_write_bytes(folder / "config.yaml", self.config.to_yaml().encode())
-        return folder
+        equity = self.equity.to_frame().assign(
+            returns=self.returns,
+            cash=self.context.output.cash,
+            state=self.risk_state.to_numpy(),
+        )
+        return write_result(directory, self, equity, self.config.to_yaml())
 
 
 def _time(index: pd.DatetimeIndex, positions: np.ndarray) -> pd.DatetimeIndex:

@@ -21,6 +21,7 @@ from reinforcetrade.cli.config_cmds import config_app
 from reinforcetrade.cli.console import err
 from reinforcetrade.cli.data_cmds import data_app
 from reinforcetrade.cli.demo_cmd import demo
+from reinforcetrade.cli.optimize_cmds import optimize, walkforward
 from reinforcetrade.cli.report_cmd import report
 from reinforcetrade.cli.rl_cmds import models_app, train
 from reinforcetrade.cli.state import state
@@ -41,6 +42,8 @@ app.command("demo")(demo)
 app.command("backtest")(backtest)
 app.command("train")(train)
 app.command("report")(report)
+app.command("optimize")(optimize)
+app.command("walkforward")(walkforward)
 app.add_typer(models_app, name="models")
 
 

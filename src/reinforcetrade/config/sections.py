@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -30,6 +30,23 @@ TimeframeText = Annotated[str, AfterValidator(_timeframe_text)]
 Fraction = Annotated[float, Field(gt=0, lt=1)]
 REGIMES: tuple[str, ...] = ("trending", "ranging", "high_volatility")
 SIGNAL_AGENTS: tuple[str, ...] = ("environment", "short_term", "trend")
+
+
+def search(
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    step: float | None = None,
+    log: bool = False,
+    choices: tuple[Any, ...] | None = None,
+) -> dict[str, Any]:
+    """Return a field's search range for the optimiser (`Field(json_schema_extra=search(...))`).
+
+    The range sits beside the field it tunes and shows in `reinforcetrade config schema`;
+    `optimization.space.SearchSpace.declared()` collects them.
+    """
+    spec: dict[str, Any] = {"low": low, "high": high, "step": step, "log": log, "choices": choices}
+    return {"search": {k: v for k, v in spec.items() if v not in (None, False)}}
 
 
 class Section(BaseModel):
@@ -74,7 +91,7 @@ class DataConfig(Section):
 class EnvironmentAgentConfig(Section):
     """Environment perception: volatility and trend regimes."""
 
-    volatility_window: int = Field(24, ge=2)
+    volatility_window: int = Field(24, ge=2, json_schema_extra=search(12, 72, step=12))
     volatility_history: int = Field(
         720, ge=10, description="bars of history the regime ranks against"
     )
@@ -82,8 +99,13 @@ class EnvironmentAgentConfig(Section):
     extreme_volatility_quantile: Fraction = 0.95
     low_volatility_quantile: Fraction = 0.20
     adx_period: int = Field(14, ge=2)
-    trend_adx_threshold: float = Field(25.0, gt=0, lt=100)
-    slope_window: int = Field(50, ge=2, description="bars of the moving-average slope")
+    trend_adx_threshold: float = Field(25.0, gt=0, lt=100, json_schema_extra=search(15, 35, step=5))
+    slope_window: int = Field(
+        50,
+        ge=2,
+        description="bars of the moving-average slope",
+        json_schema_extra=search(20, 100, step=10),
+    )
     cost_feedback_alpha: float = Field(
         0.1, gt=0, le=1, description="weight of each new fill in the execution-cost estimate"
     )
@@ -92,23 +114,23 @@ class EnvironmentAgentConfig(Section):
 class ShortTermAgentConfig(Section):
     """Short-term wave: momentum buy/sell signals."""
 
-    rsi_period: int = Field(14, ge=2)
-    rsi_oversold: float = Field(30.0, gt=0, lt=50)
-    rsi_overbought: float = Field(70.0, gt=50, lt=100)
-    roc_period: int = Field(10, ge=1)
+    rsi_period: int = Field(14, ge=2, json_schema_extra=search(7, 28, step=7))
+    rsi_oversold: float = Field(30.0, gt=0, lt=50, json_schema_extra=search(20, 40, step=5))
+    rsi_overbought: float = Field(70.0, gt=50, lt=100, json_schema_extra=search(60, 80, step=5))
+    roc_period: int = Field(10, ge=1, json_schema_extra=search(5, 30, step=5))
     macd_fast: int = Field(12, ge=1)
     macd_slow: int = Field(26, ge=2)
     macd_signal: int = Field(9, ge=1)
-    bollinger_period: int = Field(20, ge=2)
-    bollinger_std: float = Field(2.0, gt=0)
+    bollinger_period: int = Field(20, ge=2, json_schema_extra=search(10, 40, step=10))
+    bollinger_std: float = Field(2.0, gt=0, json_schema_extra=search(1.5, 3.0, step=0.25))
 
 
 class TrendAgentConfig(Section):
     """Trend tracking: long-horizon direction."""
 
-    fast_ma: int = Field(50, ge=2)
-    slow_ma: int = Field(200, ge=3)
-    breakout_window: int = Field(55, ge=2)
+    fast_ma: int = Field(50, ge=2, json_schema_extra=search(10, 100, step=10))
+    slow_ma: int = Field(200, ge=3, json_schema_extra=search(120, 300, step=20))
+    breakout_window: int = Field(55, ge=2, json_schema_extra=search(20, 100, step=10))
 
     @model_validator(mode="after")
     def _fast_below_slow(self) -> TrendAgentConfig:
@@ -139,12 +161,25 @@ class TowerConfig(Section):
     """The Decision Tower: regime weights, entry confidence and consensus."""
 
     entry_confidence: float = Field(
-        0.60, ge=0, le=1, description="minimum tower confidence to enter"
+        0.60,
+        ge=0,
+        le=1,
+        description="minimum tower confidence to enter",
+        json_schema_extra=search(0.40, 0.90, step=0.05),
     )
     exit_confidence: float = Field(
-        0.60, ge=0, le=1, description="an opposite signal this confident exits at once"
+        0.60,
+        ge=0,
+        le=1,
+        description="an opposite signal this confident exits at once",
+        json_schema_extra=search(0.40, 0.90, step=0.05),
     )
-    consensus_agents: int = Field(2, ge=1, description="agents that must agree on the direction")
+    consensus_agents: int = Field(
+        2,
+        ge=1,
+        description="agents that must agree on the direction",
+        json_schema_extra=search(1, 3, step=1),
+    )
     signal_agents: int = Field(
         3, ge=1, description="signal agents voting (consensus is K of these)"
     )
@@ -177,24 +212,43 @@ class TowerConfig(Section):
 class RiskConfig(Section):
     """Sizing, stops and guards: the Risk Manager's limits."""
 
-    kelly_fraction: float = Field(0.25, gt=0, le=1, description="fraction of full Kelly to bet")
+    kelly_fraction: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="fraction of full Kelly to bet",
+        json_schema_extra=search(0.05, 1.0, log=True),
+    )
     kelly_prior_trades: int = Field(
         20, ge=0, description="pseudo-trades of prior blended into the Kelly estimate"
     )
     kelly_prior_win_rate: Fraction = Field(0.5, description="win rate the prior assumes")
-    max_trade_fraction: Fraction = Field(0.10, description="max share of equity in one trade")
+    max_trade_fraction: Fraction = Field(
+        0.10,
+        description="max share of equity in one trade",
+        json_schema_extra=search(0.02, 0.30, step=0.02),
+    )
     max_symbol_exposure: Fraction = Field(0.20, description="max share of equity in one symbol")
     max_total_exposure: float = Field(1.0, gt=0, le=10, description="gross exposure cap / equity")
-    stop_loss: Fraction = 0.05
+    stop_loss: Fraction = Field(0.05, json_schema_extra=search(0.01, 0.15, log=True))
     stop_loss_high_volatility: Fraction = Field(
         0.075, description="stop in high-volatility regimes"
     )
-    take_profit: Fraction = 0.10
-    loss_streak_limit: int = Field(3, ge=1, description="consecutive losses that cut exposure")
+    take_profit: Fraction = Field(0.10, json_schema_extra=search(0.02, 0.30, log=True))
+    loss_streak_limit: int = Field(
+        3,
+        ge=1,
+        description="consecutive losses that cut exposure",
+        json_schema_extra=search(2, 6, step=1),
+    )
     loss_streak_size_multiplier: float = Field(
         0.5, gt=0, le=1, description="size multiplier after the loss streak"
     )
-    max_drawdown_halt: Fraction = Field(0.20, description="drawdown from peak that halts trading")
+    max_drawdown_halt: Fraction = Field(
+        0.20,
+        description="drawdown from peak that halts trading",
+        json_schema_extra=search(0.05, 0.40, step=0.05),
+    )
     flatten_on_halt: bool = Field(False, description="also close every position on a halt")
     circuit_breaker: bool = Field(True, description="halt new entries on extreme volatility")
     circuit_breaker_volatility_multiple: float = Field(
@@ -288,14 +342,30 @@ class OptimizationConfig(Section):
 
     method: Literal["grid", "genetic", "random", "tpe"] = "genetic"
     n_trials: int = Field(100, ge=1)
-    storage: str = Field("sqlite:///optuna.db", description="Optuna storage URL")
-    executor: Literal["local", "dask"] = "local"
-    dask_address: str | None = None
-    n_jobs: int = Field(2, ge=1)
+    storage: str = Field(
+        "sqlite:///optuna.db",
+        description="Optuna storage URL: a SQLite file, or postgresql+psycopg://user@host/db",
+    )
+    executor: Literal["local", "dask"] = Field(
+        "local", description="local: a process pool of n_jobs; dask: the cluster at dask_address"
+    )
+    dask_address: str | None = Field(None, description="Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    n_jobs: int = Field(2, ge=1, description="local worker processes (1: run in this process)")
+    batch_size: int = Field(
+        16,
+        ge=1,
+        description="trials asked before their results are told; the same seed and batch size "
+        "give the same search on any executor",
+    )
+    population_size: int = Field(24, ge=4, description="genetic search: NSGA-II population")
     folds: int = Field(5, ge=2)
-    purge_bars: int = Field(0, ge=0)
-    embargo_bars: int = Field(0, ge=0)
-    min_trades: int = Field(10, ge=0)
+    train_fraction: Fraction = Field(0.7, description="walk-forward: in-sample share of a window")
+    anchored: bool = Field(False, description="walk-forward: in-sample spans all start at bar 0")
+    purge_bars: int = Field(0, ge=0, description="bars cut from the end of each in-sample span")
+    embargo_bars: int = Field(
+        0, ge=0, description="bars at the start of each out-of-sample span left unscored"
+    )
+    min_trades: int = Field(10, ge=0, description="trials with fewer trades are infeasible")
 
 
 class TradingConfig(Section):

@@ -118,6 +118,41 @@ class Settings(BaseSettings):
             raise ConfigError(f"bad {section} settings: {exc}") from None
         return self.model_copy(update={section: updated})
 
+    def with_params(self, params: Mapping[str, Any]) -> Settings:
+        """Return a copy with fields replaced by dotted path ("risk.stop_loss": 0.04), validated.
+
+        >>> tuned = Settings().with_params({"agents.trend.fast_ma": 20, "risk.stop_loss": 0.03})
+        >>> tuned.agents.trend.fast_ma, tuned.risk.stop_loss
+        (20, 0.03)
+        """
+        by_section: dict[str, dict[str, Any]] = {}
+        for path, value in params.items():
+            section, _, rest = str(path).partition(".")
+            if not rest or not isinstance(getattr(self, section, None), BaseModel):
+                raise ConfigError(f"{path!r} is not a setting: write it as section.field")
+            tree = by_section.setdefault(section, getattr(self, section).model_dump())
+            *parents, leaf = rest.split(".")
+            node = tree
+            for name in parents:
+                child = node.get(name) if isinstance(node, dict) else None
+                if not isinstance(child, dict):
+                    raise ConfigError(f"{path!r} is not a setting ({name!r} has no fields)")
+                node = child
+            if leaf not in node:
+                close = difflib.get_close_matches(leaf, list(node), n=1)
+                near = ".".join([section, *parents, close[0]]) if close else ""
+                hint = f"; did you mean {near!r}?" if close else ""
+                raise ConfigError(f"{path!r} is not a setting{hint}")
+            node[leaf] = value
+        updated = {}
+        for section, tree in by_section.items():
+            try:
+                updated[section] = type(getattr(self, section)).model_validate(tree)
+            except ValidationError as exc:
+                shown = {k: v for k, v in params.items() if str(k).startswith(section + ".")}
+                raise ConfigError(f"bad {section} settings {shown}: {_errors(exc)}") from None
+        return self.model_copy(update=updated)
+
     def public_dict(self) -> dict[str, Any]:
         """Return the settings as plain JSON-able data with every secret masked."""
         masked: dict[str, Any] = _mask(self.model_dump(mode="python"))
@@ -131,6 +166,13 @@ class Settings(BaseSettings):
     def to_yaml(self) -> str:
         """Return the effective settings as YAML, secrets masked."""
         return yaml.safe_dump(self.public_dict(), sort_keys=False, allow_unicode=True)
+
+
+def _errors(exc: ValidationError) -> str:
+    """Return a validation error's problems on one line."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
+    )
 
 
 def _mask(value: Any) -> Any:

@@ -13,12 +13,13 @@ import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from reinforcetrade.backtesting.saved import ResultView
 from reinforcetrade.core.codes import Reason
 from reinforcetrade.features.curves import buy_and_hold, monthly_returns, rolling_sharpe
 from reinforcetrade.features.stats import drawdown
@@ -35,40 +36,8 @@ MAX_EPISODES = 100  # listed per kind of risk event; the counts cover all of the
 DECISION_FLOATS = ("size", "qty", "stop", "take_profit", "cost_estimate_bps")
 
 
-class ResultLike(Protocol):
-    """What a report reads: a `BacktestResult` or a `SavedResult`."""
-
-    @property
-    def equity(self) -> pd.Series: ...  # noqa: D102
-    @property
-    def returns(self) -> pd.Series: ...  # noqa: D102
-    @property
-    def risk_state(self) -> pd.Series: ...  # noqa: D102
-    @property
-    def trades(self) -> pd.DataFrame: ...  # noqa: D102
-    @property
-    def decisions(self) -> pd.DataFrame: ...  # noqa: D102
-    @property
-    def exposure(self) -> pd.DataFrame: ...  # noqa: D102
-    @property
-    def bars(self) -> pd.DataFrame: ...  # noqa: D102
-    @property
-    def metrics(self) -> dict[str, float]: ...  # noqa: D102
-    @property
-    def config_hash(self) -> str: ...  # noqa: D102
-    @property
-    def seed(self) -> int: ...  # noqa: D102
-    @property
-    def symbols(self) -> tuple[str, ...]: ...  # noqa: D102
-    @property
-    def initial_balance(self) -> float: ...  # noqa: D102
-    @property
-    def mode(self) -> str: ...  # noqa: D102
-    @property
-    def info(self) -> dict[str, Any]: ...  # noqa: D102
-    @property
-    def models(self) -> list[dict[str, Any]]: ...  # noqa: D102
-    def public_config(self) -> dict[str, Any]: ...  # noqa: D102
+#: what a report reads: a `BacktestResult` or a `SavedResult`
+ResultLike = ResultView
 
 
 @dataclass(frozen=True)
@@ -102,6 +71,17 @@ def _finite(value: Any) -> Any:
     if isinstance(value, float | np.floating):
         return float(value) if math.isfinite(value) else None
     return value
+
+
+def _finite_tree(node: Any) -> Any:
+    """Return plain data with non-finite floats as None (the page and the JSON take it)."""
+    if isinstance(node, float):
+        return node if math.isfinite(node) else None
+    if isinstance(node, Mapping):
+        return {str(k): _finite_tree(v) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [_finite_tree(v) for v in node]
+    return node
 
 
 def versions(models: Sequence[Mapping[str, Any]]) -> dict[str, str]:
@@ -482,6 +462,8 @@ def build_report_data(
         "key_decisions": key_decisions(result),
         "models": model_cards(result),
         "segments": segments(segments_of or {}),
+        "optimization": _finite_tree(result.info.get("optimization")),
+        "walk_forward": _finite_tree(result.info.get("walk_forward")),
         "decisions": decision_log(result, agents),
         "detail": detail_prices(result),
     }

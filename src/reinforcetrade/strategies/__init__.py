@@ -1,5 +1,5 @@
 """Strategies: `MultiAgentStrategy`, the object both the backtester and the live engine run."""
 
-from reinforcetrade.strategies.multi_agent import MultiAgentStrategy, PreparedSignals
+from reinforcetrade.strategies.multi_agent import MultiAgentStrategy, PreparedSignals, SignalCache
 
-__all__ = ["MultiAgentStrategy", "PreparedSignals"]
+__all__ = ["MultiAgentStrategy", "PreparedSignals", "SignalCache"]

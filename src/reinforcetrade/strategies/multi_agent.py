@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,14 @@ class PreparedSignals:
     perception: Perception
     ready: B1  # every agent and the environment have warmed up
 
+    def since(self, first: int) -> PreparedSignals:
+        """Return the signals from bar `first` on (computed with the bars before it)."""
+        return PreparedSignals(
+            tuple(a.since(first) for a in self.agents),
+            self.perception.since(first),
+            self.ready[first:],
+        )
+
     @property
     def directions(self) -> I1:
         """Return the agents' directions as an (agents, bars) int8 array."""
@@ -46,6 +56,34 @@ class PreparedSignals:
     def confidences(self) -> F8:
         """Return the agents' confidences as an (agents, bars) float64 array."""
         return np.stack([a.confidence for a in self.agents])
+
+
+class SignalCache:
+    """The last few symbols' prepared signals, by bars and agent settings (least recent out).
+
+    Agents are pure functions of the bars and their settings, so a search that only tunes the
+    tower or the risk rules reuses them instead of recomputing every indicator per trial.
+    """
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, ...], PreparedSignals] = OrderedDict()
+        self.hits = 0
+
+    def get(self, key: tuple[str, ...]) -> PreparedSignals | None:
+        """Return the cached signals for a key, or None."""
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+            self.hits += 1
+        return found
+
+    def put(self, key: tuple[str, ...], signals: PreparedSignals) -> None:
+        """Remember signals, dropping the least recently used beyond `size`."""
+        self._items[key] = signals
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
 
 
 class MultiAgentStrategy:
@@ -66,6 +104,7 @@ class MultiAgentStrategy:
         settings: Settings | None = None,
         extra_agents: Sequence[SignalAgent] = (),
         registry: ModelRegistry | None = None,
+        signal_cache: SignalCache | None = None,
     ) -> None:
         self.settings = settings or Settings()
         cfg = self.settings
@@ -88,6 +127,8 @@ class MultiAgentStrategy:
         if len(set(names)) != len(names):
             raise UserInputError(f"agent names must be unique, got {names}")
         self.use_rl = use_rl
+        # only the built-in agents are known to be pure functions of bars and settings
+        self.signal_cache = signal_cache if len(self.agents) == 3 else None
 
     @property
     def agent_names(self) -> tuple[str, ...]:
@@ -96,6 +137,27 @@ class MultiAgentStrategy:
 
     def prepare(self, bars: Bars) -> PreparedSignals:
         """Run every agent over the bars (each causal, whole arrays at once)."""
+        if self.signal_cache is None:
+            return self._prepare(bars)
+        key = (self._settings_key(), bars.symbol, _fingerprint(bars))
+        found = self.signal_cache.get(key)
+        if found is None:
+            found = self._prepare(bars)
+            self.signal_cache.put(key, found)
+        return found
+
+    def _settings_key(self) -> str:
+        """Return the settings the agents read (theirs and the circuit breaker's), as text."""
+        risk = self.settings.risk
+        breaker = (
+            risk.circuit_breaker,
+            risk.circuit_breaker_move_sigmas,
+            risk.circuit_breaker_volatility_multiple,
+            risk.circuit_breaker_cooldown_bars,
+        )
+        return f"{self.settings.agents.model_dump_json()}|{breaker}"
+
+    def _prepare(self, bars: Bars) -> PreparedSignals:
         perception = self.environment.perceive(bars)
         signals = [perception.signals] + [a.signals(bars) for a in self.agents[1:]]
         ready = perception.ready.copy()
@@ -164,6 +226,15 @@ HOW_TO_TRAIN = (
     "ModelRegistry(settings.rl.models_dir).promote(record.id) — then "
     "MultiAgentStrategy(use_rl=True) uses the champion, or pass model=record"
 )
+
+
+def _fingerprint(bars: Bars) -> str:
+    """Return a hash of the bars' times and prices."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(str(bars.timeframe).encode())
+    for array in (bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def _warm(signal: AgentSignals) -> B1:

@@ -1,0 +1,1 @@
+"""Tests of optimisation: search, walk-forward, diagnostics, executors."""
