@@ -237,8 +237,7 @@ def test_the_search_is_the_same_on_every_executor(
     kinds: dict[str, dict[str, Any]] = {
         "serial": {"optimization.n_jobs": 1},
         "local": {"optimization.n_jobs": 2},
-        "dask": {"optimization.executor": "dask",
-                 "optimization.dask_address": cluster.scheduler_address},
+        "dask": {"optimization.dask_address": cluster.scheduler_address},  # an address: Dask
     }  # fmt: skip
     for name, updates in kinds.items():
         optimizer = StrategyOptimizer(

@@ -89,7 +89,7 @@ def _settings(
     if workers is not None:
         updates["optimization.n_jobs"] = workers
     if dask:
-        updates.update({"optimization.executor": "dask", "optimization.dask_address": dask})
+        updates["optimization.dask_address"] = dask  # a scheduler given: trials run there
     if storage:
         updates["optimization.storage"] = storage
     return settings.with_params(updates) if updates else settings

@@ -349,7 +349,9 @@ class OptimizationConfig(Section):
     executor: Literal["local", "dask"] = Field(
         "local", description="local: a process pool of n_jobs; dask: the cluster at dask_address"
     )
-    dask_address: str | None = Field(None, description="Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    dask_address: str | None = Field(
+        None, description="Dask scheduler, e.g. tcp://10.0.0.5:8786; when set, trials run there"
+    )
     n_jobs: int = Field(2, ge=1, description="local worker processes (1: run in this process)")
     batch_size: int = Field(
         16,

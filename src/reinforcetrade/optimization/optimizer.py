@@ -173,11 +173,7 @@ class StrategyOptimizer:
         """
         began = time.perf_counter()
         if executor is None:
-            opt = self.settings.optimization
-            with make_executor(
-                self.trial_data(), executor=opt.executor, workers=opt.n_jobs,
-                address=opt.dask_address,
-            ) as owned:  # fmt: skip
+            with open_executor(self.settings, self.trial_data()) as owned:
                 return self.optimize(n_trials, executor=owned, progress=progress)
         storage = self._storage()
         try:
@@ -365,6 +361,13 @@ class StrategyOptimizer:
             seconds=seconds,
             workers=workers,
         )
+
+
+def open_executor(settings: Settings, shared: TrialData) -> TrialExecutor[TrialData]:
+    """Return the executor the settings name: a Dask cluster whenever a scheduler is given."""
+    opt = settings.optimization
+    kind = "dask" if opt.dask_address else opt.executor
+    return make_executor(shared, executor=kind, workers=opt.n_jobs, address=opt.dask_address)
 
 
 class _Mirror:

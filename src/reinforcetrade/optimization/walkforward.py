@@ -24,12 +24,13 @@ from reinforcetrade.config import Settings
 from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.core.files import atomic_write_bytes
 from reinforcetrade.optimization.evaluate import Data, TrialData, run_backtest
-from reinforcetrade.optimization.executors import TrialExecutor, make_executor
+from reinforcetrade.optimization.executors import TrialExecutor
 from reinforcetrade.optimization.folds import Fold, walk_forward_folds
 from reinforcetrade.optimization.objectives import Constraint, Objective
 from reinforcetrade.optimization.optimizer import (
     OptimizationResult,
     StrategyOptimizer,
+    open_executor,
     why_none,
 )
 from reinforcetrade.optimization.space import SearchSpace
@@ -285,12 +286,8 @@ class WalkForward(Folded):
     ) -> WalkForwardResult:
         """Run every fold; `progress(fold, done, total)` follows each fold's trials."""
         if executor is None:
-            first = self.optimizer(self.folds[0])
-            opt = self.settings.optimization
-            with make_executor(
-                first.trial_data(), executor=opt.executor, workers=opt.n_jobs,
-                address=opt.dask_address,
-            ) as owned:  # fmt: skip
+            shared = self.optimizer(self.folds[0]).trial_data()
+            with open_executor(self.settings, shared) as owned:
                 return self.run(executor=owned, progress=progress)
         results = []
         for fold in self.folds:
