@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
 from distributed import Client, LocalCluster
+
+# the scheduler's thread logs client arrivals and departures at INFO, sometimes after pytest has
+# closed the stream it captured: keep only warnings and errors
+logging.getLogger("distributed").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")

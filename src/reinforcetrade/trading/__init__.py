@@ -1,0 +1,1 @@
+"""Paper and live trading: feeds, brokers, order management, positions, the live engine."""
