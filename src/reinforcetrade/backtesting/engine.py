@@ -209,6 +209,24 @@ class _Run:
             dec_i=bigger(track.dec_i, cnt[N_DEC]), dec_f=bigger(track.dec_f, cnt[N_DEC])
         )
 
+    def extend(self, bars: int) -> None:
+        """Give every per-bar array room for `bars` bars (keeping the bars written)."""
+        track = self.track
+
+        def longer(array: np.ndarray, fill: float) -> np.ndarray:
+            out = np.full((*array.shape[:-1], bars), fill, dtype=array.dtype)
+            out[..., : array.shape[-1]] = array
+            return out
+
+        self.track = track._replace(
+            equity=longer(track.equity, np.nan),
+            cash=longer(track.cash, np.nan),
+            exposure=longer(track.exposure, 0.0),
+            vote=longer(track.vote, np.nan),
+            threshold=longer(track.threshold, np.nan),
+            state=longer(track.state, 0),
+        )
+
     def run_all(
         self,
         mode: int,

@@ -1,0 +1,211 @@
+"""`BarStepper`: the backtester's compiled loop advanced one closed bar at a time.
+
+The live engine's paper trading runs on it: each closed bar is appended, every agent computes
+its signals on the bars seen so far (each agent is causal, so the newest value is the one a
+backtest over the same bars computes), and the same compiled loop — tower, risk rules,
+simulated broker — runs that one bar. A session replayed through `EnhancedBacktester` gives
+the same decisions, bar for bar (the backtester decides nothing on its final bar).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from reinforcetrade.backtesting.engine import _Run
+from reinforcetrade.backtesting.kernel import TOWER, TowerInputs, run_bars
+from reinforcetrade.backtesting.metrics import periods_per_year
+from reinforcetrade.core.errors import UserInputError
+from reinforcetrade.core.timeframes import Timeframe
+from reinforcetrade.data.bars import Bars
+from reinforcetrade.simulation.costs import CostParams
+from reinforcetrade.simulation.orders import Execution
+from reinforcetrade.strategies.multi_agent import MultiAgentStrategy
+
+F8 = npt.NDArray[np.float64]
+_NO_TARGETS = np.zeros((1, 1), dtype=np.float64)
+I8 = npt.NDArray[np.int64]
+FIELDS = ("open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one bar produced: its position, and the new decision and fill rows' ranges."""
+
+    t: int
+    decisions: range
+    fills: range
+
+
+class BarStepper:
+    """The compiled loop over a growing set of bars (capacity doubles as bars arrive)."""
+
+    _market: npt.NDArray[Any]  # (open/high/low/close/volume, symbols, bars)
+    _directions: npt.NDArray[Any]
+    _confidences: npt.NDArray[Any]
+    _regime: npt.NDArray[Any]
+    _vol_regime: npt.NDArray[Any]
+    _trend_regime: npt.NDArray[Any]
+    _breaker: npt.NDArray[Any]
+    _ready: npt.NDArray[Any]
+
+    def __init__(
+        self,
+        strategy: MultiAgentStrategy,
+        symbols: Sequence[str],
+        timeframe: Timeframe,
+        *,
+        initial_balance: float | None = None,
+        costs: CostParams | None = None,
+        capacity: int = 1024,
+    ) -> None:
+        settings = strategy.settings
+        self.strategy = strategy
+        self.symbols = tuple(symbols)
+        self.timeframe = timeframe
+        per_year = settings.backtest.periods_per_year or periods_per_year(
+            timeframe.text, settings.backtest.calendar
+        )
+        self.model = CostParams.from_config(settings.costs, float(per_year))
+        self.execution = Execution(
+            costs or self.model,
+            self.model,
+            float(settings.costs.latency_ms),
+            settings.agents.environment.cost_feedback_alpha,
+        )
+        self.tower = strategy.tower()
+        self.warmup = settings.backtest.warmup_bars
+        self.cash = float(initial_balance or settings.backtest.initial_cash)
+        self.t = 0
+        self.times: list[int] = []
+        self._history = {s: np.empty((0, 6)) for s in self.symbols}  # ts + OHLCV per row
+        self._seen = {s: 0 for s in self.symbols}
+        self._capacity = 0
+        self._run = _Run(len(self.symbols), max(capacity, 2), self.cash)
+        self._allocate(max(capacity, 2))
+
+    @property
+    def run(self) -> _Run:
+        """Return the loop's arrays (book, pending orders, per-bar output, records)."""
+        return self._run
+
+    def step(self, bars: Sequence[tuple[str, int, float, float, float, float, float]]) -> Step:
+        """Run the next closed bar: (symbol, open time ns, open, high, low, close, volume) rows."""
+        if not bars:
+            raise UserInputError("a step needs at least one symbol's bar")
+        ts = int(bars[0][1])
+        if any(int(b[1]) != ts for b in bars):
+            raise UserInputError(
+                f"a step's bars must share one time, got {sorted({b[1] for b in bars})}"
+            )
+        if self.times and ts <= self.times[-1]:
+            raise UserInputError(f"bar time {ts} is not after the last one ({self.times[-1]})")
+        if self.t == self._capacity:
+            self._allocate(self._capacity * 2)
+        t = self.t
+        self._market[:, :, t] = math.nan
+        for symbol, _ts, o, h, lo, c, v in bars:
+            s = self.symbols.index(symbol)
+            self._market[:, s, t] = (o, h, lo, c, v)
+            self._append(symbol, ts, (o, h, lo, c, v))
+            self._signals(s, t)
+        cnt = self._run.book.cnt
+        n_dec, n_fill = int(cnt[0]), int(cnt[1])
+        done, m = t, self._market
+        while done < t + 1:
+            done = run_bars(
+                done, t + 1, TOWER, self.warmup, m[0], m[1], m[2], m[3], m[4], _NO_TARGETS,
+                math.nan, math.nan, self._inputs, self.execution, self._run.book,
+                self._run.pending, self._run.track, self._run.room,
+            )  # fmt: skip
+            self._run.grow()
+        self.times.append(ts)
+        self.t = t + 1
+        cnt = self._run.book.cnt
+        return Step(t, range(n_dec, int(cnt[0])), range(n_fill, int(cnt[1])))
+
+    def decision_rows(self, rows: range) -> tuple[I8, F8]:
+        """Return decision rows (ints, floats) as the backtester records them."""
+        return self._run.track.dec_i[rows.start : rows.stop], self._run.track.dec_f[
+            rows.start : rows.stop
+        ]
+
+    def bars_of(self, symbol: str) -> Bars:
+        """Return a symbol's bars seen so far."""
+        rows = self._history[symbol][: self._seen[symbol]]
+        o, h, lo, c, v = (np.ascontiguousarray(rows[:, k]) for k in range(1, 6))
+        ts = rows[:, 0].astype(np.int64)
+        return Bars(ts, o, h, lo, c, v, symbol=symbol, timeframe=self.timeframe)
+
+    # --- internals --------------------------------------------------------------------------
+    def _append(self, symbol: str, ts: int, ohlcv: tuple[float, ...]) -> None:
+        n = self._seen[symbol]
+        table = self._history[symbol]
+        if n == table.shape[0]:
+            grown = np.empty((max(64, 2 * n), 6))
+            grown[:n] = table[:n]
+            self._history[symbol] = table = grown
+        table[n, 0] = ts
+        table[n, 1:] = ohlcv
+        self._seen[symbol] = n + 1
+
+    def _signals(self, s: int, t: int) -> None:
+        """Compute symbol s's agent signals on its bars so far; store the newest at bar t."""
+        prepared = self.strategy.prepare(self.bars_of(self.symbols[s]))
+        self._directions[s, t] = prepared.directions[:, -1]
+        self._confidences[s, t] = prepared.confidences[:, -1]
+        perception = prepared.perception
+        self._regime[s, t] = perception.regime[-1]
+        self._vol_regime[s, t] = perception.vol_regime[-1]
+        self._trend_regime[s, t] = perception.trend_regime[-1]
+        self._breaker[s, t] = perception.breaker[-1]
+        self._ready[s, t] = prepared.ready[-1]
+
+    def _allocate(self, capacity: int) -> None:
+        """Make room for `capacity` bars, keeping what was written."""
+        n_sym, n_agents, old = len(self.symbols), len(self.tower.agents), self._capacity
+        fresh = old == 0
+        flat = (n_sym, capacity)
+        deep = (n_sym, capacity, n_agents)
+        self._market = _widen(
+            None if fresh else self._market, (5, *flat), math.nan, np.float64, old
+        )
+        self._directions = _widen(None if fresh else self._directions, deep, 0, np.int8, old, 1)
+        self._confidences = _widen(
+            None if fresh else self._confidences, deep, 0.0, np.float64, old, 1
+        )
+        self._regime = _widen(None if fresh else self._regime, flat, 0, np.int8, old)
+        self._vol_regime = _widen(None if fresh else self._vol_regime, flat, 1, np.int8, old)
+        self._trend_regime = _widen(None if fresh else self._trend_regime, flat, 0, np.int8, old)
+        self._breaker = _widen(None if fresh else self._breaker, flat, False, np.bool_, old)
+        self._ready = _widen(None if fresh else self._ready, flat, False, np.bool_, old)
+        if not fresh:
+            self._run.extend(capacity)
+        self._capacity = capacity
+        self._inputs = TowerInputs(
+            self._directions, self._confidences, self._regime, self._vol_regime,
+            self._trend_regime, self._breaker, self._ready, self.tower.weights,
+            self.tower.params, self.strategy.risk_params(),
+        )  # fmt: skip
+
+
+def _widen(
+    before: npt.NDArray[Any] | None,
+    shape: tuple[int, ...],
+    fill: object,
+    dtype: type,
+    old: int,
+    axis: int = -1,
+) -> npt.NDArray[Any]:
+    """Return an array of `shape` filled with `fill`, the first `old` bars (on `axis`) kept."""
+    out: npt.NDArray[Any] = np.full(shape, fill, dtype=dtype)
+    if before is not None:
+        keep = [slice(None)] * len(shape)
+        keep[axis] = slice(0, old)
+        out[tuple(keep)] = before[tuple(keep)]
+    return out
