@@ -1,10 +1,18 @@
 """A fake Binance spot REST API, in Binance's own wire format, for the real ccxt client.
 
 Serves what ccxt's `binance` needs for spot markets and history: ``GET /api/v3/ping``,
-``/api/v3/time``, ``/api/v3/exchangeInfo`` and ``/api/v3/klines``. Bars follow a seeded random
-walk per market and interval, on Binance's grid, from each market's listing time to the clock's
-"now"; the bar still forming at now is served with partial values, as Binance does. Outage
-ranges have no bars at all. Point ccxt at it with ``urls['api'].update(fake.api_urls)``.
+``/api/v3/time``, ``/api/v3/exchangeInfo``, ``/api/v3/klines``, ``/api/v3/ticker/price``,
+``/api/v3/ticker/24hr`` and ``/api/v3/depth``. Bars follow a seeded random walk per market and
+interval, on Binance's grid, from each market's listing time to the clock's "now"; the bar still
+forming at now is served with partial values, as Binance does. Outage ranges have no bars at
+all. Point ccxt at it with ``urls['api'].update(fake.api_urls)`` (market data only) or
+``fake.ccxt_urls`` (every Binance API, so that nothing reaches the internet).
+
+Scripts are per path (``"/api/v3/klines"``) or per method and path (``"POST /api/v3/order"``,
+played first). Besides the generic faults of `fakes`, Binance's own: `RateLimited` (429/418),
+`Reject` (any ``{"code", "msg"}`` error), `Maintenance` (503), `BackendTimeout` (recorded, then
+503 -1007), `AcceptThenStall` (recorded, answer late) and `DropBefore` (connection reset).
+The trading venue (`binance_trading.py`) builds on this class.
 
     clock = FixedClock(...)
     with FakeBinance(clock, outages=[(t0, t1)]) as venue:
@@ -14,16 +22,21 @@ ranges have no bars at all. Point ccxt at it with ``urls['api'].update(fake.api_
 
 from __future__ import annotations
 
+import socket
+import struct
 import threading
+import traceback
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Final
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 import numpy.typing as npt
 
-from fakes import Answer, FakeServer, Reply, Request
+from fakes import Answer, FakeServer, Fault, Reply, Request
 from reinforcetrade.core.clock import Clock
 
 HOUR_MS: Final[int] = 3_600_000
@@ -39,6 +52,24 @@ RATE_LIMIT_MSG: Final[str] = (
     "Too many requests; current limit of IP(127.0.0.1) is 6000 requests per minute. "
     "Please use WebSocket Streams for live updates to avoid polling the API."
 )
+MAINTENANCE_MSG: Final[str] = "System is under maintenance."
+BACKEND_TIMEOUT_MSG: Final[str] = (
+    "Timeout waiting for response from backend server. Send status unknown; "
+    "execution status unknown."
+)
+#: Every entry of ccxt's binance ``urls['api']`` (but 'ws'), by the path it has on Binance.
+API_PATHS: Final[dict[str, str]] = {
+    "public": "/api/v3", "private": "/api/v3", "v1": "/api/v1",
+    "sapi": "/sapi/v1", "sapiV2": "/sapi/v2", "sapiV3": "/sapi/v3", "sapiV4": "/sapi/v4",
+    "fapiPublic": "/fapi/v1", "fapiPublicV2": "/fapi/v2", "fapiPublicV3": "/fapi/v3",
+    "fapiPrivate": "/fapi/v1", "fapiPrivateV2": "/fapi/v2", "fapiPrivateV3": "/fapi/v3",
+    "fapiData": "/futures/data", "dapiPublic": "/dapi/v1", "dapiPrivate": "/dapi/v1",
+    "dapiPrivateV2": "/dapi/v2", "dapiData": "/futures/data", "eapiPublic": "/eapi/v1",
+    "eapiPrivate": "/eapi/v1", "papi": "/papi/v1", "papiV2": "/papi/v2",
+}  # fmt: skip
+DEPTH_LIMITS: Final[tuple[int, ...]] = (5, 10, 20, 50, 100, 500, 1000, 5000)
+#: The reply a fault returns to have the connection reset instead of answered.
+DROPPED: Final[Reply] = Reply(0, b"", content_type="")
 F8 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int64]
 
@@ -74,16 +105,84 @@ def binance_error(status: int, code: int, msg: str) -> Reply:
     return Reply.json({"code": code, "msg": msg}, status=status)
 
 
+def params_of(request: Request) -> dict[str, str]:
+    """Return a request's parameters: the query string and a form-encoded body, merged."""
+    form = dict(parse_qsl(request.body.decode())) if request.body else {}
+    return {**request.query, **form}
+
+
 @dataclass(frozen=True)
 class RateLimited:
-    """Answer 429 with Binance's -1003 body and a Retry-After header."""
+    """Answer 429 (or 418, an IP ban) with Binance's -1003 body and a Retry-After header."""
 
     retry_after: int = 1
+    status: int = 429
 
     def apply(self, request: Request, answer: Answer, server: FakeServer) -> Reply:
         """Refuse the request."""
-        reply = binance_error(429, -1003, RATE_LIMIT_MSG)
+        reply = binance_error(self.status, -1003, RATE_LIMIT_MSG)
         return replace(reply, headers=(("Retry-After", str(self.retry_after)),))
+
+
+@dataclass(frozen=True)
+class Reject:
+    """Refuse the request with a Binance error, e.g. ``Reject(-1013, "Filter failure: LOT_SIZE")``.
+
+    The venue never acts on it (the server's request log still lists it).
+    """
+
+    code: int
+    msg: str
+    status: int = 400
+
+    def apply(self, request: Request, answer: Answer, server: FakeServer) -> Reply:
+        """Return the error without asking the venue."""
+        return binance_error(self.status, self.code, self.msg)
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    """Answer 503 ``{"code": 1, "msg": "System is under maintenance."}``; the venue never acts."""
+
+    def apply(self, request: Request, answer: Answer, server: FakeServer) -> Reply:
+        """Refuse the request."""
+        return binance_error(503, 1, MAINTENANCE_MSG)
+
+
+@dataclass(frozen=True)
+class BackendTimeout:
+    """Let the venue act on the request, then answer 503 -1007 ("execution status unknown")."""
+
+    def apply(self, request: Request, answer: Answer, server: FakeServer) -> Reply:
+        """Act, then hide the outcome."""
+        answer(request)
+        return binance_error(503, -1007, BACKEND_TIMEOUT_MSG)
+
+
+@dataclass(frozen=True)
+class AcceptThenStall:
+    """Let the venue act on the request at once, but send the answer `seconds` later.
+
+    With `seconds` past the client's timeout the client gets a timeout although the venue
+    has, say, recorded and filled the order. Cut short when the server shuts down.
+    """
+
+    seconds: float
+
+    def apply(self, request: Request, answer: Answer, server: FakeServer) -> Reply:
+        """Act now, answer late."""
+        reply = answer(request)
+        server.wait(self.seconds)
+        return reply
+
+
+@dataclass(frozen=True)
+class DropBefore:
+    """Reset the connection without acting on the request (it is only in the request log)."""
+
+    def apply(self, request: Request, answer: Answer, server: FakeServer) -> Reply:
+        """Drop the connection."""
+        return DROPPED
 
 
 @dataclass(frozen=True)
@@ -166,11 +265,19 @@ class FakeBinance(FakeServer):
         self.route("GET", "/api/v3/time", lambda _: Reply.json({"serverTime": self.now_ms}))
         self.route("GET", "/api/v3/exchangeInfo", self._exchange_info)
         self.route("GET", "/api/v3/klines", self._klines)
+        self.route("GET", "/api/v3/ticker/price", self._ticker_price)
+        self.route("GET", "/api/v3/ticker/24hr", self._ticker_24hr)
+        self.route("GET", "/api/v3/depth", self._depth)
 
     @property
     def api_urls(self) -> dict[str, str]:
         """Return the ccxt ``urls['api']`` entries to override (DataConfig.api_urls)."""
         return {"public": f"{self.url}/api/v3"}
+
+    @property
+    def ccxt_urls(self) -> dict[str, Any]:
+        """Return every ccxt binance ``urls['api']`` entry (but 'ws') pointed at this server."""
+        return {name: self.url + path for name, path in API_PATHS.items()}
 
     @property
     def now_ms(self) -> int:
@@ -180,6 +287,40 @@ class FakeBinance(FakeServer):
     def add_outage(self, start_ms: int, end_ms: int) -> None:
         """Have no bars opening in ``[start_ms, end_ms)``."""
         self.outages.append((int(start_ms), int(end_ms)))
+
+    def last_price(self, symbol: str) -> float:
+        """Return a market's last price (by Binance id): the close of its forming 1m bar."""
+        rows = self.klines(symbol, "1m", limit=1)
+        return float(str(rows[-1][4])) if rows else self.markets[symbol].price
+
+    # -- serving ---------------------------------------------------------------------------
+    def handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        """Record the request, play its step ("METHOD path" script first, then "path")."""
+        parts = urlsplit(handler.path)
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        headers = {name.lower(): value for name, value in handler.headers.items()}
+        request = Request(method, parts.path, dict(parse_qsl(parts.query)), body, headers)
+        with self._lock:
+            self._requests.append(request)
+            step = self._next_step(f"{method} {request.path}", request.path)
+        try:
+            reply = step.apply(request, self.answer, self) if step else self.answer(request)
+        except Exception:
+            self.errors.append(traceback.format_exc())
+            reply = Reply.text(500, "fake server error", "text/plain")
+        if reply is DROPPED:
+            _reset(handler)
+        else:
+            self._send(handler, reply)
+
+    def _next_step(self, *keys: str) -> Fault | None:
+        """Pop the next scripted step of the first key that has one (caller holds the lock)."""
+        for key in keys:
+            script = self._scripts.get(key)
+            if script is not None and script.steps:
+                return script.steps.popleft()
+        return None
 
     # -- market data -----------------------------------------------------------------------
     def klines(
@@ -278,6 +419,65 @@ class FakeBinance(FakeServer):
         )
         return Reply.json(rows)
 
+    def _market_of(self, request: Request) -> SpotMarket | Reply:
+        """Return the market a request names, or Binance's error reply."""
+        symbol = request.query.get("symbol")
+        if symbol is None:
+            return binance_error(
+                400,
+                -1102,
+                "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
+            )
+        if symbol not in self.markets:
+            return binance_error(400, -1121, "Invalid symbol.")
+        return self.markets[symbol]
+
+    def _ticker_price(self, request: Request) -> Reply:
+        if "symbol" not in request.query:
+            return Reply.json(
+                [{"symbol": s, "price": f"{self.last_price(s):.8f}"} for s in self.markets]
+            )
+        market = self._market_of(request)
+        if isinstance(market, Reply):
+            return market
+        return Reply.json({"symbol": market.id, "price": f"{self.last_price(market.id):.8f}"})
+
+    def _ticker_24hr(self, request: Request) -> Reply:
+        market = self._market_of(request)
+        if isinstance(market, Reply):
+            return market
+        rows = self.klines(market.id, "1h", limit=24)
+        last, first = self.last_price(market.id), float(str(rows[0][1]))
+        high = max([last, *(float(str(r[2])) for r in rows)])
+        low = min([last, *(float(str(r[3])) for r in rows)])
+        volume = sum(float(str(r[5])) for r in rows)
+        quote = sum(float(str(r[7])) for r in rows)
+        tick = 0.01
+        return Reply.json(
+            {"symbol": market.id, "priceChange": f"{last - first:.8f}",
+             "priceChangePercent": f"{(last / first - 1) * 100:.3f}",
+             "weightedAvgPrice": f"{quote / volume if volume else last:.8f}",
+             "prevClosePrice": f"{first:.8f}", "lastPrice": f"{last:.8f}", "lastQty": "0.01000000",
+             "bidPrice": f"{last - tick:.8f}", "bidQty": "1.00000000",
+             "askPrice": f"{last + tick:.8f}", "askQty": "1.00000000",
+             "openPrice": f"{first:.8f}", "highPrice": f"{high:.8f}", "lowPrice": f"{low:.8f}",
+             "volume": f"{volume:.8f}", "quoteVolume": f"{quote:.8f}",
+             "openTime": self.now_ms - 24 * HOUR_MS, "closeTime": self.now_ms,
+             "firstId": 1, "lastId": 100 * len(rows), "count": 100 * len(rows)}
+        )  # fmt: skip
+
+    def _depth(self, request: Request) -> Reply:
+        market = self._market_of(request)
+        if isinstance(market, Reply):
+            return market
+        limit = request.int("limit") or 100
+        if limit not in DEPTH_LIMITS:
+            return binance_error(400, -1100, "Illegal characters found in parameter 'limit'.")
+        last, levels = self.last_price(market.id), min(limit, 20)
+        bids = [[f"{last - 0.01 * k:.8f}", f"{0.5 + 0.1 * k:.8f}"] for k in range(1, levels + 1)]
+        asks = [[f"{last + 0.01 * k:.8f}", f"{0.5 + 0.1 * k:.8f}"] for k in range(1, levels + 1)]
+        return Reply.json({"lastUpdateId": self.now_ms, "bids": bids, "asks": asks})
+
     def _exchange_info(self, request: Request) -> Reply:
         return Reply.json(
             {
@@ -293,6 +493,13 @@ class FakeBinance(FakeServer):
                 "symbols": [_symbol_info(m) for m in self.markets.values()],
             }
         )  # fmt: skip
+
+
+def _reset(handler: BaseHTTPRequestHandler) -> None:
+    """Close the connection with a TCP reset instead of an answer."""
+    linger = struct.pack("ii", 1, 0)  # on, 0 s: close() sends RST
+    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+    handler.close_connection = True
 
 
 def _symbol_info(market: SpotMarket) -> dict[str, object]:
