@@ -1,4 +1,4 @@
-"""End to end: `reinforcetrade report RESULT_DIR` and `reinforcetrade backtest --report`."""
+"""End to end: `reinforcetrade report RESULT_DIR`, `backtest --report` and `backtest --save`."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import json
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from cli_support import cli
+from reinforcetrade.storage import Journal
 from report_support import decode_decisions, metric_values, page_data
 
 
@@ -58,3 +60,23 @@ def test_report_of_a_folder_that_is_no_result_exits_2_with_one_line(
     assert "reinforcetrade backtest --out DIR" in err
     assert "Traceback" not in err
     assert not (tmp_path / "empty" / "report").exists()
+
+
+def test_backtest_save_stores_the_run_in_the_journal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "reinforcetrade.yaml").write_text(
+        "data:\n  synthetic:\n    bars: 2000\nstorage:\n  url: sqlite:///journal/rt.db\n"
+    )
+    code, out, err = cli(capsys, "backtest", "--synthetic", "--out", "bt", "--save")
+    assert code == 0, err
+    assert "saved to the journal sqlite:///journal/rt.db as run 1" in out
+    with Journal(f"sqlite:///{tmp_path / 'journal' / 'rt.db'}") as journal:
+        run = journal.run(1)
+        assert run is not None
+        assert run.kind == "backtest"
+        decisions = journal.read_table("decisions", run_id=1)
+        saved = pd.read_parquet(tmp_path / "bt" / "decisions.parquet")
+        assert len(decisions) == len(saved) > 0
+        fills = journal.read_table("fills", run_id=1)
+        assert len(fills) == len(pd.read_parquet(tmp_path / "bt" / "fills.parquet"))

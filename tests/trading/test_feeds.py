@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import ccxt
 import pytest
 
+from fakes.binance_trading import FakeBinanceExchange
+from reinforcetrade.config import DataConfig
+from reinforcetrade.core.clock import FixedClock
 from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.data import generate_market, resample
-from reinforcetrade.trading.feeds import ReplayFeed, parse_speed
+from reinforcetrade.data.history import CcxtHistory
+from reinforcetrade.trading.feeds import CcxtPollingFeed, ReplayFeed, parse_speed
 
 
 def test_replay_plays_every_bar_in_time_order_at_speed() -> None:
@@ -50,3 +56,34 @@ def test_speeds_and_bad_input() -> None:
         ReplayFeed(frames)
     with pytest.raises(UserInputError, match="nothing to replay"):
         ReplayFeed({})
+
+
+@pytest.mark.network
+def test_polling_hands_over_closed_bars_of_every_symbol(tmp_path: Path) -> None:
+    clock = FixedClock(1_767_225_600_000_000_000)  # 2026-01-01 00:00 UTC
+    with FakeBinanceExchange(clock, prices={"BTC/USDT": 50_000, "ETH/USDT": 3_000}) as venue:
+        exchange = ccxt.binance(venue.ccxt_config(timeout=1_000, enableRateLimit=False))
+        history = CcxtHistory(DataConfig(cache_dir=tmp_path / "cache"), clock=clock)
+        waits: list[float] = []
+        feed = CcxtPollingFeed(
+            history, exchange, ["BTC/USDT", "ETH/USDT"], "1m", clock=clock,
+            poll_seconds=0.5, sleep=waits.append,
+        )  # fmt: skip
+        assert feed.next_bars(timeout=1.0) is None  # the current minute is still forming
+        assert waits == [0.5, 0.5]
+        venue.advance(30_000, prices={"BTC/USDT": 50_100, "ETH/USDT": 3_010})
+        assert feed.next_bars(timeout=0.0) is None  # half a minute: not closed yet
+        venue.advance(30_000, prices={"BTC/USDT": 50_200})
+        bars = feed.next_bars(timeout=0.0)
+        assert bars is not None
+        assert [b.symbol for b in bars] == ["BTC/USDT", "ETH/USDT"]
+        assert {b.ts for b in bars} == {1_767_225_600_000_000_000}
+        assert bars[0].close == 50_100.0
+        assert bars[0].high >= 50_100.0
+        assert feed.next_bars(timeout=0.0) is None  # each bar handed over once
+        venue.advance(120_000)
+        later = [feed.next_bars(0.0), feed.next_bars(0.0)]
+        assert [b[0].ts if b else None for b in later] == [
+            1_767_225_660_000_000_000, 1_767_225_720_000_000_000,
+        ]  # fmt: skip
+        exchange.close()

@@ -123,6 +123,31 @@ def summary(result: BacktestResult) -> Group:
     return Group(metrics, trades, blocked)
 
 
+def save_to_journal(result: BacktestResult, settings: Settings, *, name: str) -> int:
+    """Store a backtest in the journal; print and return its run id."""
+    from reinforcetrade.storage import Journal
+
+    with progress_bar("saving to the journal"), Journal.from_settings(settings) as journal:
+        run = journal.save_backtest(
+            {
+                "decisions": result.decisions,
+                "orders": result.orders,
+                "fills": result.fills,
+                "trades": result.trades,
+                "equity": result.equity,
+            },
+            name=name,
+            config_hash=result.config_hash,
+            settings=result.public_config(),
+            symbols=list(result.symbols),
+            timeframe=result.info.get("timeframe"),
+            version=str(result.info.get("version")),
+        )
+        where = journal.name
+    out.print(f"saved to the journal {where} as run {run}", markup=False)
+    return run
+
+
 def backtest(
     data: Annotated[
         list[Path] | None,
@@ -155,6 +180,12 @@ def backtest(
     with_report: Annotated[
         bool, typer.Option("--report", help="Also write the HTML report (into OUT/report).")
     ] = False,
+    save: Annotated[
+        bool,
+        typer.Option(
+            "--save", help="Also store the run in the journal (storage.url), beside live runs."
+        ),
+    ] = False,
 ) -> None:
     """Backtest the multi-agent strategy; print a summary and write the result tables."""
     settings = state.settings(config)
@@ -165,6 +196,8 @@ def backtest(
         folder = result.save(out_dir)
     out.print(summary(result))
     out.print(f"result written to {folder}", markup=False)
+    if save:
+        save_to_journal(result, settings, name=str(out_dir))
     if with_report:
         from reinforcetrade.reports import ReportGenerator
 

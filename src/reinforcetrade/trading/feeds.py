@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from reinforcetrade.core.clock import Clock, WallClock
 from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.core.timeframes import Timeframe, parse_timeframe
 from reinforcetrade.data import timeframe_of
+from reinforcetrade.data.history import CcxtHistory
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,100 @@ class ReplayFeed:
     def close(self) -> None:
         """Stop the replay."""
         self._steps = iter(())
+
+
+class CcxtPollingFeed:
+    """Closed bars polled from an exchange's REST API (ccxt), every symbol of a time together.
+
+    Each poll asks `CcxtHistory` for the bars that closed since the last one seen (retries,
+    backoff and the closed-bar rule are its own). A time is handed over once every symbol has a
+    closed bar at or after it: a symbol missing at that time had no trades (an exchange gap).
+    """
+
+    def __init__(
+        self,
+        history: CcxtHistory,
+        exchange: Any,
+        symbols: Sequence[str],
+        timeframe: str,
+        *,
+        start_ns: int | None = None,
+        poll_seconds: float = 1.0,
+        clock: Clock | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.history = history
+        self.exchange = exchange
+        self._symbols = tuple(symbols)
+        self._timeframe = parse_timeframe(timeframe)
+        self.poll_seconds = poll_seconds
+        self._clock: Clock = clock or WallClock()
+        self._sleep = sleep
+        step = self._timeframe.nanos
+        first = start_ns if start_ns is not None else self._clock.now_ns() // step * step
+        self._next = {s: first for s in self._symbols}  # next open time wanted per symbol
+        self._queue: dict[int, dict[str, ClosedBar]] = {}
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """Return the symbols polled."""
+        return self._symbols
+
+    @property
+    def timeframe(self) -> Timeframe:
+        """Return the bar length."""
+        return self._timeframe
+
+    def next_bars(self, timeout: float) -> list[ClosedBar] | None:
+        """Poll until a time's bars are complete or `timeout` seconds pass (then None)."""
+        waited = 0.0
+        while True:
+            ready = self._ready()
+            if ready is not None:
+                return ready
+            self._poll()
+            ready = self._ready()
+            if ready is not None or waited >= timeout:
+                return ready
+            pause = min(self.poll_seconds, timeout - waited)
+            self._sleep(pause)
+            waited += pause
+
+    def close(self) -> None:
+        """Forget queued bars (the exchange object belongs to the caller)."""
+        self._queue.clear()
+
+    def _poll(self) -> None:
+        for symbol in self._symbols:
+            since_ms = self._next[symbol] // 1_000_000
+            frame = self.history.fetch(
+                symbol, timeframe=self._timeframe.text, since=since_ms, limit=None,
+                exchange=self.exchange,
+            )  # fmt: skip
+            for bar in _bars_of(symbol, frame):
+                self._queue.setdefault(bar.ts, {})[symbol] = bar
+                self._next[symbol] = max(self._next[symbol], bar.ts + self._timeframe.nanos)
+
+    def _ready(self) -> list[ClosedBar] | None:
+        if not self._queue:
+            return None
+        ts = min(self._queue)
+        if any(self._next[s] <= ts for s in self._symbols):
+            return None  # a symbol has not reported past this time yet
+        bars = self._queue.pop(ts)
+        return [bars[s] for s in self._symbols if s in bars]
+
+
+def _bars_of(symbol: str, frame: pd.DataFrame) -> list[ClosedBar]:
+    """Return a frame's rows as closed bars."""
+    if not len(frame):
+        return []
+    times = pd.DatetimeIndex(frame.index).asi8
+    values = frame[["open", "high", "low", "close", "volume"]].to_numpy(dtype=np.float64)
+    return [
+        ClosedBar(symbol, int(t), *(float(x) for x in v))
+        for t, v in zip(times, values, strict=True)
+    ]
 
 
 def _by_time(frames: Mapping[str, pd.DataFrame]) -> Iterator[list[ClosedBar]]:
