@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import ccxt
+import ccxt.pro
 import pytest
 
 from fakes.binance_trading import FakeBinanceExchange
@@ -14,7 +16,7 @@ from reinforcetrade.core.clock import FixedClock
 from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.data import generate_market, resample
 from reinforcetrade.data.history import CcxtHistory
-from reinforcetrade.trading.feeds import CcxtPollingFeed, ReplayFeed, parse_speed
+from reinforcetrade.trading.feeds import CcxtPollingFeed, CcxtStreamFeed, ReplayFeed, parse_speed
 
 
 def test_replay_plays_every_bar_in_time_order_at_speed() -> None:
@@ -87,3 +89,37 @@ def test_polling_hands_over_closed_bars_of_every_symbol(tmp_path: Path) -> None:
             1_767_225_660_000_000_000, 1_767_225_720_000_000_000,
         ]  # fmt: skip
         exchange.close()
+
+
+@pytest.mark.network
+def test_the_stream_hands_over_closed_bars_and_survives_a_drop() -> None:
+    clock = FixedClock(1_767_225_600_000_000_000)
+    with FakeBinanceExchange(clock, prices={"BTC/USDT": 50_000, "ETH/USDT": 3_000}) as venue:
+        client = ccxt.pro.binance(venue.ccxt_config(timeout=1_000, enableRateLimit=False))
+        feed = CcxtStreamFeed(client, ["BTC/USDT", "ETH/USDT"], "1m", clock=clock, backoff=0.05)
+        try:
+            for name in ("btcusdt@kline_1m", "ethusdt@kline_1m"):
+                venue.stream.wait_subscribed(name)
+            venue.set_price("BTC/USDT", 50_100)
+            assert feed.next_bars(timeout=0.3) is None  # forming bars only
+            venue.advance(60_000, prices={"BTC/USDT": 50_200, "ETH/USDT": 3_020})
+            bars = feed.next_bars(timeout=5.0)
+            assert bars is not None
+            assert [(b.symbol, b.ts) for b in bars] == [
+                ("BTC/USDT", 1_767_225_600_000_000_000), ("ETH/USDT", 1_767_225_600_000_000_000),
+            ]  # fmt: skip
+            assert bars[0].close == 50_100.0
+            venue.stream.disconnect("market")
+            deadline = time.monotonic() + 5
+            while feed.reconnects == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)  # the watchers notice the drop and watch again
+            assert feed.reconnects >= 1
+            for name in ("btcusdt@kline_1m", "ethusdt@kline_1m"):
+                venue.stream.wait_subscribed(name)
+            venue.advance(60_000, prices={"BTC/USDT": 50_300, "ETH/USDT": 3_030})
+            venue.advance(60_000, prices={"BTC/USDT": 50_400, "ETH/USDT": 3_040})
+            later = feed.next_bars(timeout=5.0)
+            assert later is not None
+            assert later[0].ts == 1_767_225_660_000_000_000
+        finally:
+            feed.close()

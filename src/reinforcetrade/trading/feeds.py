@@ -10,7 +10,9 @@ exchange feeds (REST polling and websocket streams through ccxt) live beside it.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -126,6 +128,41 @@ class ReplayFeed:
         self._steps = iter(())
 
 
+class Aligner:
+    """Collects closed bars per symbol and hands over each time once every symbol is past it."""
+
+    def __init__(self, symbols: Sequence[str], timeframe: Timeframe, first_ns: int) -> None:
+        self.symbols = tuple(symbols)
+        self.step = timeframe.nanos
+        self.next = {s: first_ns for s in self.symbols}  # next open time wanted per symbol
+        self._queue: dict[int, dict[str, ClosedBar]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, bar: ClosedBar) -> None:
+        """Queue a closed bar (bars before the symbol's next wanted time are ignored)."""
+        with self._lock:
+            if bar.ts < self.next[bar.symbol]:
+                return
+            self._queue.setdefault(bar.ts, {})[bar.symbol] = bar
+            self.next[bar.symbol] = bar.ts + self.step
+
+    def ready(self) -> list[ClosedBar] | None:
+        """Return the earliest complete time's bars, or None."""
+        with self._lock:
+            if not self._queue:
+                return None
+            ts = min(self._queue)
+            if any(self.next[s] <= ts for s in self.symbols):
+                return None  # a symbol has not reported past this time yet
+            bars = self._queue.pop(ts)
+            return [bars[s] for s in self.symbols if s in bars]
+
+    def clear(self) -> None:
+        """Drop queued bars."""
+        with self._lock:
+            self._queue.clear()
+
+
 class CcxtPollingFeed:
     """Closed bars polled from an exchange's REST API (ccxt), every symbol of a time together.
 
@@ -155,8 +192,7 @@ class CcxtPollingFeed:
         self._sleep = sleep
         step = self._timeframe.nanos
         first = start_ns if start_ns is not None else self._clock.now_ns() // step * step
-        self._next = {s: first for s in self._symbols}  # next open time wanted per symbol
-        self._queue: dict[int, dict[str, ClosedBar]] = {}
+        self._bars = Aligner(self._symbols, self._timeframe, first)
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -172,11 +208,11 @@ class CcxtPollingFeed:
         """Poll until a time's bars are complete or `timeout` seconds pass (then None)."""
         waited = 0.0
         while True:
-            ready = self._ready()
+            ready = self._bars.ready()
             if ready is not None:
                 return ready
             self._poll()
-            ready = self._ready()
+            ready = self._bars.ready()
             if ready is not None or waited >= timeout:
                 return ready
             pause = min(self.poll_seconds, timeout - waited)
@@ -185,27 +221,108 @@ class CcxtPollingFeed:
 
     def close(self) -> None:
         """Forget queued bars (the exchange object belongs to the caller)."""
-        self._queue.clear()
+        self._bars.clear()
 
     def _poll(self) -> None:
         for symbol in self._symbols:
-            since_ms = self._next[symbol] // 1_000_000
+            since_ms = self._bars.next[symbol] // 1_000_000
             frame = self.history.fetch(
                 symbol, timeframe=self._timeframe.text, since=since_ms, limit=None,
                 exchange=self.exchange,
             )  # fmt: skip
             for bar in _bars_of(symbol, frame):
-                self._queue.setdefault(bar.ts, {})[symbol] = bar
-                self._next[symbol] = max(self._next[symbol], bar.ts + self._timeframe.nanos)
+                self._bars.add(bar)
 
-    def _ready(self) -> list[ClosedBar] | None:
-        if not self._queue:
-            return None
-        ts = min(self._queue)
-        if any(self._next[s] <= ts for s in self._symbols):
-            return None  # a symbol has not reported past this time yet
-        bars = self._queue.pop(ts)
-        return [bars[s] for s in self._symbols if s in bars]
+
+class CcxtStreamFeed:
+    """Closed bars from an exchange's websocket stream (ccxt.pro `watch_ohlcv`).
+
+    A background thread runs one watcher per symbol on its own event loop. ccxt.pro keeps each
+    symbol's recent candles; a candle is closed once a later one has arrived. A dropped
+    connection is watched again after a capped backoff; nothing arriving within `next_bars`'s
+    timeout returns None (the engine's stale-data check).
+    """
+
+    def __init__(
+        self,
+        exchange: Any,
+        symbols: Sequence[str],
+        timeframe: str,
+        *,
+        start_ns: int | None = None,
+        clock: Clock | None = None,
+        backoff: float = 0.5,
+        max_backoff: float = 10.0,
+    ) -> None:
+        self.exchange = exchange  # a ccxt.pro exchange; this feed closes it
+        self._symbols = tuple(symbols)
+        self._timeframe = parse_timeframe(timeframe)
+        clock = clock or WallClock()
+        step = self._timeframe.nanos
+        first = start_ns if start_ns is not None else clock.now_ns() // step * step
+        self._bars = Aligner(self._symbols, self._timeframe, first)
+        self._arrived = threading.Event()
+        self.backoff, self.max_backoff = backoff, max_backoff
+        self.reconnects = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="rt-stream", daemon=True
+        )
+        self._thread.start()
+        self._tasks = [
+            asyncio.run_coroutine_threadsafe(self._watch(symbol), self._loop)
+            for symbol in self._symbols
+        ]
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """Return the symbols watched."""
+        return self._symbols
+
+    @property
+    def timeframe(self) -> Timeframe:
+        """Return the bar length."""
+        return self._timeframe
+
+    def next_bars(self, timeout: float) -> list[ClosedBar] | None:
+        """Return the next complete time's closed bars, or None if none within `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = self._bars.ready()
+            left = deadline - time.monotonic()
+            if ready is not None or left <= 0:
+                return ready
+            self._arrived.wait(left)
+            self._arrived.clear()
+
+    def close(self) -> None:
+        """Stop the watchers, close the exchange's connections and the loop."""
+        if self._loop.is_closed():
+            return
+        for task in self._tasks:
+            task.cancel()
+        asyncio.run_coroutine_threadsafe(self.exchange.close(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    async def _watch(self, symbol: str) -> None:
+        delay = self.backoff
+        while True:
+            try:
+                await self.exchange.watch_ohlcv(symbol, self._timeframe.text)
+                delay = self.backoff
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a dropped stream: watch again after a pause
+                self.reconnects += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff)
+                continue
+            candles = self.exchange.ohlcvs.get(symbol, {}).get(self._timeframe.text, [])
+            for row in list(candles)[:-1]:  # the last one may still be forming
+                self._bars.add(ClosedBar(symbol, int(row[0]) * 1_000_000, *map(float, row[1:6])))
+            self._arrived.set()
 
 
 def _bars_of(symbol: str, frame: pd.DataFrame) -> list[ClosedBar]:
