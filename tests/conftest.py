@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from requirements import missing
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -21,10 +23,7 @@ def shared_data() -> Path:
     """Return the real-data folder; skip when absent, but fail under CI=true where it must exist."""
     folder = _shared_dir()
     if not (folder / "README.md").is_file():
-        reason = f"real market data not found at {folder} (set RT_SHARED_DATA to its folder)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; under CI=true the real-data tests must run")
-        pytest.skip(reason)
+        missing(f"real market data not found at {folder} (set RT_SHARED_DATA to its folder)")
     return folder
 
 
@@ -50,8 +49,5 @@ def postgres_url() -> str:
         with psycopg.connect(url.replace("+psycopg", ""), connect_timeout=3):
             pass
     except Exception as exc:  # any failure to reach it: skip with the reason
-        reason = f"PostgreSQL not reachable at {url} ({type(exc).__name__}: {exc})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; under CI=true the PostgreSQL tests must run")
-        pytest.skip(reason)
+        missing(f"PostgreSQL not reachable at {url} ({type(exc).__name__}: {exc})")
     return url

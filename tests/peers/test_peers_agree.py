@@ -7,7 +7,6 @@ about 13k bars/s, so it gets the first 20k synthetic bars; the others get all 10
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from peers.sma import (
     run_vectorbt,
     sma_crossover_signals,
 )
+from requirements import missing
 
 Runner = Callable[..., PeerResult]
 RTOL = 1e-9
@@ -217,10 +217,7 @@ def synthetic() -> pd.DataFrame:
 def btcusdt(shared_data: Path) -> pd.DataFrame:
     path = shared_data / "btcusdt_1h.csv.gz"
     if not path.is_file():
-        reason = f"{path} not found"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; under CI=true the real-data tests must run")
-        pytest.skip(reason)
+        missing(f"{path} not found")
     return pd.read_csv(path, parse_dates=["timestamp"], index_col="timestamp")
 
 

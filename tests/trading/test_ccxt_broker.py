@@ -135,7 +135,7 @@ def test_partial_fill_then_the_rest_expires(venue: FakeBinanceExchange, broker: 
     venue.script("POST /api/v3/order", PartialFill(0.4))
     state = broker.create_order(buy("rt-f1"))
     assert state.filled_quantity == pytest.approx(0.004)
-    assert state.status in ("expired", "cancelled", "partially_filled")
+    assert state.status == "expired"  # a market order's unfilled rest expires
 
 
 def test_errors_never_show_the_keys(venue: FakeBinanceExchange, broker: CcxtBroker) -> None:

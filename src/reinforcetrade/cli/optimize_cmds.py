@@ -16,6 +16,7 @@ from reinforcetrade.cli.state import state
 from reinforcetrade.config import Settings
 from reinforcetrade.core.files import atomic_write_bytes
 from reinforcetrade.core.formatting import figure
+from reinforcetrade.core.plain import plain
 
 DataFiles = Annotated[
     list[Path] | None,
@@ -148,7 +149,7 @@ def optimize(
     folder.mkdir(parents=True, exist_ok=True)
     result.trials.to_csv(folder / "trials.csv", index=False)
     summary = result.summary()
-    text = json.dumps(_plain(summary), indent=2, default=str)
+    text = json.dumps(plain(summary), indent=2, default=str)
     atomic_write_bytes(folder / "summary.json", text.encode())
     out.print(
         f"study {result.study_name} ({result.workers} workers, {result.seconds:,.1f} s); "
@@ -160,7 +161,7 @@ def optimize(
         return
     with progress_bar("backtesting the best parameters"):
         best = optimizer.best_result(result)
-        best.info["optimization"] = _plain(summary)
+        best.info["optimization"] = plain(summary)
         saved = best.save(folder / "best")
     out.print(f"best parameters backtested: {saved}", markup=False)
     if with_report:
@@ -372,14 +373,3 @@ def stability_table(result: Any) -> Table:
 
 def _float(value: Any) -> float:
     return math.nan if value is None else float(value)
-
-
-def _plain(node: Any) -> Any:
-    """Return data with NaN and infinities as None (valid JSON)."""
-    if isinstance(node, float):
-        return node if math.isfinite(node) else None
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list | tuple):
-        return [_plain(v) for v in node]
-    return node

@@ -13,12 +13,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from reinforcetrade.features import stats
-from reinforcetrade.features.performance import returns_from_equity
+from reinforcetrade.features.performance import ROUNDING_NOISE, returns_from_equity
 
 F8 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int64]
-
-_NOISE = 64 * np.finfo(np.float64).eps  # a spread below this is rounding noise (performance)
 
 
 def rolling_sharpe(equity: npt.ArrayLike, window: int, periods_per_year: float) -> F8:
@@ -41,7 +39,7 @@ def rolling_sharpe(equity: npt.ArrayLike, window: int, periods_per_year: float) 
     mean = stats.rolling_mean(r, window)
     std = stats.rolling_std(r, window, ddof=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(std > _NOISE, mean / std, np.nan) * math.sqrt(periods_per_year)
+        ratio = np.where(std > ROUNDING_NOISE, mean / std, np.nan) * math.sqrt(periods_per_year)
     out[1:] = ratio
     return out
 

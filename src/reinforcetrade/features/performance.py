@@ -65,7 +65,8 @@ _CALENDARS: Final[dict[str, tuple[float, bool]]] = {
     "equities": (252.0, True),
     "fx": (260.0, False),
 }
-_NOISE: Final[float] = 64.0 * float(np.finfo(np.float64).eps)
+#: a spread below this (relative) is rounding noise: the zero-volatility rule of every ratio
+ROUNDING_NOISE: Final[float] = 64.0 * float(np.finfo(np.float64).eps)
 _SNAP: Final[float] = 1e-9
 
 
@@ -493,7 +494,8 @@ def _sortino(m: Moments, ppy: float, required: float) -> float:
     if n < 2:
         return math.nan
     downside = math.sqrt(m[5] / n)
-    if not downside > _NOISE * (1.0 + m[6]):  # constant losses have a downside; noise has not
+    # constant losses have a downside; noise has not
+    if not downside > ROUNDING_NOISE * (1.0 + m[6]):
         return math.nan
     return (m[1] - required) / downside * math.sqrt(ppy)
 
@@ -529,7 +531,7 @@ def _std(m: Moments) -> float:
 
 def _noise(m: Moments) -> float:
     """Return the spread that is rounding noise for these returns (inf if they never vary)."""
-    return _NOISE * (1.0 + m[6]) if m[7] else math.inf
+    return ROUNDING_NOISE * (1.0 + m[6]) if m[7] else math.inf
 
 
 def _tail(r: F8, confidence: float) -> tuple[float, float]:

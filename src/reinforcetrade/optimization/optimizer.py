@@ -32,6 +32,7 @@ from optuna.trial import FrozenTrial, TrialState
 from reinforcetrade.backtesting import BacktestResult
 from reinforcetrade.config import Settings
 from reinforcetrade.core.errors import UserInputError
+from reinforcetrade.core.plain import plain
 from reinforcetrade.optimization.diagnostics import (
     deflated_sharpe_ratio,
     probability_of_backtest_overfitting,
@@ -513,13 +514,13 @@ def diagnostics(trials: Sequence[FrozenTrial], chosen: int | None) -> dict[str, 
             float(sharpe[i]), len(distinct), out["sharpe_per_bar_variance"], int(n[i]),
             0.0 if math.isnan(skew) else skew, 3.0 if math.isnan(kurt) else kurt,
         )  # fmt: skip
-        out["deflated_sharpe_ratio"] = _finite(dsr)
-        out["chosen_sharpe_per_bar"] = _finite(float(sharpe[i]))
+        out["deflated_sharpe_ratio"] = plain(dsr)
+        out["chosen_sharpe_per_bar"] = plain(float(sharpe[i]))
     if len(distinct) >= 2 and stats.shape[1] >= 2 and stats.shape[1] % 2 == 0:
         pbo = probability_of_backtest_overfitting(stats)
-        out["pbo"] = _finite(float(pbo.pbo))
+        out["pbo"] = plain(float(pbo.pbo))
         out["pbo_combinations"] = int(pbo.combinations)
-        out["probability_oos_loss"] = _finite(float(pbo.probability_of_loss))
+        out["probability_oos_loss"] = plain(float(pbo.probability_of_loss))
     return out
 
 
@@ -553,10 +554,6 @@ def _key(params: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def _plain(value: Any) -> Any:
     return round(value, 12) if isinstance(value, float) else value
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 def _masked(url: str | None) -> str:

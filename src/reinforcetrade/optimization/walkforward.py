@@ -23,6 +23,7 @@ from reinforcetrade.backtesting import BacktestResult, SavedResult, align, stitc
 from reinforcetrade.config import Settings
 from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.core.files import atomic_write_bytes
+from reinforcetrade.core.plain import plain
 from reinforcetrade.optimization.evaluate import Data, TrialData, run_backtest
 from reinforcetrade.optimization.executors import TrialExecutor
 from reinforcetrade.optimization.folds import Fold, walk_forward_folds
@@ -127,12 +128,12 @@ class WalkForwardResult:
         return {
             "folds": _records(table),
             "stability": _records(self.stability().reset_index()),
-            "out_of_sample": {k: _plain(v) for k, v in self.stitched.metrics.items()},
+            "out_of_sample": {k: plain(v) for k, v in self.stitched.metrics.items()},
             "in_sample_mean": {
-                name: _plain(float(table[f"is_{name}"].mean())) for name in FOLD_METRICS
+                name: plain(float(table[f"is_{name}"].mean())) for name in FOLD_METRICS
             },
             "out_of_sample_mean": {
-                name: _plain(float(table[f"oos_{name}"].mean())) for name in FOLD_METRICS
+                name: plain(float(table[f"oos_{name}"].mean())) for name in FOLD_METRICS
             },
         }
 
@@ -386,15 +387,5 @@ class WalkForwardTraining(Folded):
         return backtest
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
-
-
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return [{str(k): plain(v) for k, v in row.items()} for row in frame.to_dict("records")]

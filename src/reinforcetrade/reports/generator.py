@@ -28,6 +28,7 @@ from reinforcetrade.core.clock import Clock, WallClock
 from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.core.files import atomic_path, atomic_write_bytes
 from reinforcetrade.core.formatting import figure
+from reinforcetrade.core.plain import plain
 from reinforcetrade.reports.encode import (
     gzip_bytes,
     pack,
@@ -124,28 +125,20 @@ def for_page(node: Any) -> Any:
         return {str(k): for_page(v) for k, v in node.items()}
     if isinstance(node, list | tuple):
         return [for_page(v) for v in node]
-    return _plain(node)
+    return plain(node)
 
 
 def for_json(node: Any) -> Any:
     """Return the data as plain JSON values (times stay epoch ns; NaN becomes null)."""
     if isinstance(node, Series):
-        return {"x": node.x.tolist(), "y": [_plain(v) for v in node.y.tolist()]}
+        return {"x": node.x.tolist(), "y": [plain(v) for v in node.y.tolist()]}
     if isinstance(node, np.ndarray):
         return [for_json(v) for v in node.tolist()]
     if isinstance(node, Mapping):
         return {str(k): for_json(v) for k, v in node.items()}
     if isinstance(node, list | tuple):
         return [for_json(v) for v in node]
-    return _plain(node)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    return plain(node)
 
 
 def decisions_for_page(log: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,6 @@ the arrays (`encode.pack`); the JSON sidecar lists them.
 
 from __future__ import annotations
 
-import math
 import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import pandas as pd
 
 from reinforcetrade.backtesting.saved import ResultView
 from reinforcetrade.core.codes import Reason
+from reinforcetrade.core.plain import plain
 from reinforcetrade.features.curves import buy_and_hold, monthly_returns, rolling_sharpe
 from reinforcetrade.features.stats import drawdown
 from reinforcetrade.reports.downsample import minmax_indices
@@ -66,24 +66,6 @@ def is_(column: pd.Series, value: str) -> npt.NDArray[np.bool_]:
     return np.asarray(column == value, dtype=bool)
 
 
-def _finite(value: Any) -> Any:
-    """Return a float, or None for NaN/inf (JSON has no NaN)."""
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    return value
-
-
-def _finite_tree(node: Any) -> Any:
-    """Return plain data with non-finite floats as None (the page and the JSON take it)."""
-    if isinstance(node, float):
-        return node if math.isfinite(node) else None
-    if isinstance(node, Mapping):
-        return {str(k): _finite_tree(v) for k, v in node.items()}
-    if isinstance(node, list | tuple):
-        return [_finite_tree(v) for v in node]
-    return node
-
-
 def versions(models: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """Return the versions behind the result: Python, ours, the numeric stack, the models'."""
     found = {"python": platform.python_version()}
@@ -102,7 +84,7 @@ def summary(result: ResultLike) -> dict[str, Any]:
     """Return the summary section: metrics, hash, seed, data range, models, versions."""
     info = result.info
     return {
-        "metrics": {k: _finite(float(v)) for k, v in result.metrics.items()},
+        "metrics": {k: plain(float(v)) for k, v in result.metrics.items()},
         "config_hash": result.config_hash,
         "seed": result.seed,
         "symbols": list(result.symbols),
@@ -234,7 +216,7 @@ def risk_events(result: ResultLike) -> dict[str, Any]:
     dd = drawdown(equity) if len(equity) else equity
     halts = [
         {"start": int(times[a]), "end": int(times[b]), "bars": int(b - a + 1),
-         "drawdown": _finite(float(dd[a]))}
+         "drawdown": plain(float(dd[a]))}
         for a, b in _runs(is_(state, "halted"))
     ]  # fmt: skip
     reducing = _runs(is_(state, "reducing"))
@@ -280,7 +262,7 @@ def risk_events(result: ResultLike) -> dict[str, Any]:
         "breaker": breaker,
         "exposure_peaks": peaks,
         "max_exposure": {
-            s: _finite(float(np.nanmax(np.abs(result.exposure[s].to_numpy()))))
+            s: plain(float(np.nanmax(np.abs(result.exposure[s].to_numpy()))))
             if len(total)
             else None
             for s in result.symbols
@@ -373,7 +355,7 @@ def model_cards(result: ResultLike) -> list[dict[str, Any]]:
                 "created": m.get("created"),
                 "seed": m.get("seed"),
                 "hyperparameters": dict(m.get("hyperparameters", {})),
-                "metrics": {k: _finite(v) for k, v in dict(m.get("metrics", {})).items()},
+                "metrics": {k: plain(v) for k, v in dict(m.get("metrics", {})).items()},
                 "data": data,
                 "features": dict(m.get("feature_spec", {})).get("names", []),
                 "feature_fingerprint": dict(m.get("feature_spec", {})).get("fingerprint"),
@@ -395,7 +377,7 @@ def segments(parts: Mapping[str, ResultLike]) -> list[dict[str, Any]]:
                 "start": part.info.get("start"),
                 "end": part.info.get("end"),
                 "bars": part.info.get("bars"),
-                "metrics": {k: _finite(float(v)) for k, v in part.metrics.items()},
+                "metrics": {k: plain(float(v)) for k, v in part.metrics.items()},
                 "equity": series(times, equity / equity[0] if len(equity) else equity),
             }
         )
@@ -462,8 +444,8 @@ def build_report_data(
         "key_decisions": key_decisions(result),
         "models": model_cards(result),
         "segments": segments(segments_of or {}),
-        "optimization": _finite_tree(result.info.get("optimization")),
-        "walk_forward": _finite_tree(result.info.get("walk_forward")),
+        "optimization": plain(result.info.get("optimization")),
+        "walk_forward": plain(result.info.get("walk_forward")),
         "decisions": decision_log(result, agents),
         "detail": detail_prices(result),
     }

@@ -81,7 +81,31 @@ def parse_speed(text: str | float | None) -> float:
     return speed
 
 
-class ReplayFeed:
+class _Bars:
+    """What every feed knows: its symbols and bar length."""
+
+    def __init__(self, symbols: Sequence[str], timeframe: Timeframe) -> None:
+        self._symbols = tuple(symbols)
+        self._timeframe = timeframe
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """Return the symbols the feed serves."""
+        return self._symbols
+
+    @property
+    def timeframe(self) -> Timeframe:
+        """Return the bar length."""
+        return self._timeframe
+
+    def _aligner(self, start_ns: int | None, clock: Clock) -> Aligner:
+        """Return the bar collector, starting at `start_ns` or the bar open now."""
+        step = self._timeframe.nanos
+        first = start_ns if start_ns is not None else clock.now_ns() // step * step
+        return Aligner(self._symbols, self._timeframe, first)
+
+
+class ReplayFeed(_Bars):
     """Plays recorded bars in time order at `speed` times real time (inf: as fast as asked)."""
 
     def __init__(
@@ -98,22 +122,11 @@ class ReplayFeed:
             raise UserInputError(
                 f"replayed symbols must share one known timeframe, got {sorted(timeframes)}"
             )
-        self._symbols = tuple(frames)
-        self._timeframe = parse_timeframe(timeframes.pop())
+        super().__init__(tuple(frames), parse_timeframe(timeframes.pop()))
         self.speed = speed
         self._sleep = sleep
         self._steps = _by_time(frames)
         self._started = False
-
-    @property
-    def symbols(self) -> tuple[str, ...]:
-        """Return the symbols replayed."""
-        return self._symbols
-
-    @property
-    def timeframe(self) -> Timeframe:
-        """Return the bar length."""
-        return self._timeframe
 
     def next_bars(self, timeout: float) -> list[ClosedBar] | None:
         """Return the next time's bars after waiting one bar length / speed (None: the end)."""
@@ -163,7 +176,7 @@ class Aligner:
             self._queue.clear()
 
 
-class CcxtPollingFeed:
+class CcxtPollingFeed(_Bars):
     """Closed bars polled from an exchange's REST API (ccxt), every symbol of a time together.
 
     Each poll asks `CcxtHistory` for the bars that closed since the last one seen (retries,
@@ -185,24 +198,10 @@ class CcxtPollingFeed:
     ) -> None:
         self.history = history
         self.exchange = exchange
-        self._symbols = tuple(symbols)
-        self._timeframe = parse_timeframe(timeframe)
+        super().__init__(symbols, parse_timeframe(timeframe))
         self.poll_seconds = poll_seconds
-        self._clock: Clock = clock or WallClock()
         self._sleep = sleep
-        step = self._timeframe.nanos
-        first = start_ns if start_ns is not None else self._clock.now_ns() // step * step
-        self._bars = Aligner(self._symbols, self._timeframe, first)
-
-    @property
-    def symbols(self) -> tuple[str, ...]:
-        """Return the symbols polled."""
-        return self._symbols
-
-    @property
-    def timeframe(self) -> Timeframe:
-        """Return the bar length."""
-        return self._timeframe
+        self._bars = self._aligner(start_ns, clock or WallClock())
 
     def next_bars(self, timeout: float) -> list[ClosedBar] | None:
         """Poll until a time's bars are complete or `timeout` seconds pass (then None)."""
@@ -234,7 +233,7 @@ class CcxtPollingFeed:
                 self._bars.add(bar)
 
 
-class CcxtStreamFeed:
+class CcxtStreamFeed(_Bars):
     """Closed bars from an exchange's websocket stream (ccxt.pro `watch_ohlcv`).
 
     A background thread runs one watcher per symbol on its own event loop. ccxt.pro keeps each
@@ -255,12 +254,8 @@ class CcxtStreamFeed:
         max_backoff: float = 10.0,
     ) -> None:
         self.exchange = exchange  # a ccxt.pro exchange; this feed closes it
-        self._symbols = tuple(symbols)
-        self._timeframe = parse_timeframe(timeframe)
-        clock = clock or WallClock()
-        step = self._timeframe.nanos
-        first = start_ns if start_ns is not None else clock.now_ns() // step * step
-        self._bars = Aligner(self._symbols, self._timeframe, first)
+        super().__init__(symbols, parse_timeframe(timeframe))
+        self._bars = self._aligner(start_ns, clock or WallClock())
         self._arrived = threading.Event()
         self.backoff, self.max_backoff = backoff, max_backoff
         self.reconnects = 0
@@ -273,16 +268,6 @@ class CcxtStreamFeed:
             asyncio.run_coroutine_threadsafe(self._watch(symbol), self._loop)
             for symbol in self._symbols
         ]
-
-    @property
-    def symbols(self) -> tuple[str, ...]:
-        """Return the symbols watched."""
-        return self._symbols
-
-    @property
-    def timeframe(self) -> Timeframe:
-        """Return the bar length."""
-        return self._timeframe
 
     def next_bars(self, timeout: float) -> list[ClosedBar] | None:
         """Return the next complete time's closed bars, or None if none within `timeout` s."""

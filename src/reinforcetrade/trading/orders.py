@@ -147,10 +147,9 @@ class OrderManager:
             "filled_qty": state.filled_quantity,
             "avg_price": state.average_price,
         }
-        if target == row.status and state.filled_quantity == row.filled_qty:
-            return row
-        if target == row.status and target != "partially_filled":
-            return row  # nothing new a final or open status could say
+        same_fill = state.filled_quantity == row.filled_qty
+        if target == row.status and (same_fill or target != "partially_filled"):
+            return row  # nothing new: only a partial fill can grow without changing status
         if target not in TRANSITIONS[row.status]:
             if row.status == "pending" and target in TRANSITIONS["submitted"]:
                 row = self.journal.update_order(row.client_order_id, "submitted", detail="acked")
