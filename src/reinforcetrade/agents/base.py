@@ -63,6 +63,17 @@ class SignalAgent(Protocol):
         ...
 
 
+class Follower(Protocol):
+    """An agent followed bar by bar, carrying what its signal depends on from bar to bar."""
+
+    def update(self, bars: Bars, seen: int) -> tuple[int, float, bool]:
+        """Return the newest bar's (direction, confidence, warm) from a window of recent bars.
+
+        `seen` counts every bar of the symbol so far (the window holds the latest of them).
+        """
+        ...
+
+
 def finish(
     agent: str, score: F8, threshold: float, scale: float, features: Mapping[str, F8]
 ) -> AgentSignals:

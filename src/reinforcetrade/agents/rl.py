@@ -188,20 +188,29 @@ class RLAgent:
         index = np.zeros((n, SIDES), dtype=np.int64)
         value = np.zeros((n, SIDES), dtype=np.float64)
         conf = np.zeros((n, SIDES), dtype=np.float64)
+        for start in range(first, n, BLOCK):
+            bars = np.arange(start, min(start + BLOCK, n))
+            for side, out in self._forward(features, bars, self.sides()):
+                self._fill(out, bars, side, index, value, conf)
+        return index, value, conf
+
+    def _forward(
+        self, features: F4, bars: npt.NDArray[np.int64], sides: tuple[int, ...]
+    ) -> list[tuple[int, torch.Tensor]]:
+        """Return the policy's raw outputs on some bars' observations, for each side held."""
         head = self.head
         weight = head.first.weight.detach()
         bias = head.first.bias.detach()
         k_obs = weight.shape[1] - SIDES
         w_features, w_sides = weight[:, :k_obs], weight[:, k_obs:]
         with torch.no_grad():
-            for start in range(first, n, BLOCK):
-                bars = np.arange(start, min(start + BLOCK, n))
-                obs = self.observations.batch(features, bars, FLAT)[:, :k_obs]
-                shared = torch.from_numpy(obs) @ w_features.T + bias
-                for side in self.sides():
-                    out = head.rest(shared + w_sides[:, side])
-                    self._fill(out, bars, side, index, value, conf)
-        return index, value, conf
+            obs = self.observations.batch(features, bars, FLAT)[:, :k_obs]
+            shared = torch.from_numpy(obs) @ w_features.T + bias
+            return [(side, head.rest(shared + w_sides[:, side])) for side in sides]
+
+    def follower(self) -> RLFollower:
+        """Return this policy followed bar by bar (its own side carried from bar to bar)."""
+        return RLFollower(self)
 
     def _fill(
         self,
@@ -247,3 +256,47 @@ class RLAgent:
         direction = np.where(np.isnan(chosen), 0, np.sign(np.nan_to_num(chosen))).astype(np.int8)
         confidence = np.where(direction != 0, confidence, 0.0)
         return AgentSignals(self.name, direction, confidence, {"target": chosen})
+
+
+class RLFollower:
+    """The policy on the newest bar only, holding the side of its previous target.
+
+    Gives, bar after bar, what `RLAgent.signals` gives for the last bar of the whole series:
+    the same observation, the same side (walked from FLAT at the first warm bar) — one
+    forward pass for the side held instead of a batch over every bar and side.
+    """
+
+    def __init__(self, agent: RLAgent) -> None:
+        self.agent = agent
+        self.side = FLAT
+        self.first = agent.observations.first_bar(agent.spec.warmup)
+        self._checked = False
+
+    def update(self, bars: Bars, seen: int) -> tuple[int, float, bool]:
+        """Return the newest bar's (direction, confidence, warm)."""
+        agent = self.agent
+        if not self._checked:
+            agent._check(bars)
+            self._checked = True
+        if seen <= self.first:
+            return 0, 0.0, False
+        t = len(bars) - 1
+        if t < self.first:
+            raise UserInputError(
+                f"the RL agent needs windows of at least {self.first + 1} bars, got {len(bars)}; "
+                "raise trading.history_bars"
+            )
+        features = agent.spec.compute(bars)
+        index = np.zeros((1, SIDES), dtype=np.int64)
+        value = np.zeros((1, SIDES), dtype=np.float64)
+        conf = np.zeros((1, SIDES), dtype=np.float64)
+        ((side, out),) = agent._forward(features, np.array([t]), (self.side,))
+        agent._fill(out, np.array([0]), side, index, value, conf)
+        target = (
+            float(agent.actions.targets[int(index[0, side])])
+            if agent.discrete
+            else float(value[0, side])
+        )
+        self.side = LONG if target > 0.0 else (SHORT if target < 0.0 else FLAT)
+        direction = int(np.sign(target))
+        return direction, float(conf[0, side]) if direction else 0.0, True

@@ -271,7 +271,10 @@ class BacktestResult:
     def fills(self) -> pd.DataFrame:
         """Return every fill: price, reference price, commission, slippage, latency."""
         c = self.context
-        return _fills(c.output, self.symbols, c.timeline.index, c.settings)
+        o = c.output
+        return fill_table(
+            o.fill_i, o.fill_f, self.symbols, c.timeline.index, c.settings.costs.latency_ms
+        )
 
     @cached_property
     def decisions(self) -> pd.DataFrame:
@@ -281,14 +284,15 @@ class BacktestResult:
         threshold, size, stops and reason codes.
         """
         c = self.context
-        return _decisions(
-            c.output,
+        return decision_table(
+            c.output.dec_i,
+            c.output.dec_f,
             self.symbols,
             c.timeline.index,
             c.agent_names,
             c.weights,
             c.agent_signals,
-            c.timeline,
+            c.timeline.positions,
             self.mode,
         )
 
@@ -448,11 +452,14 @@ def _trades(
     return frame
 
 
-def _fills(
-    output: RunOutput, symbols: Sequence[str], index: pd.DatetimeIndex, settings: Settings
+def fill_table(
+    fi: npt.NDArray[np.int64],
+    ff: F8,
+    symbols: Sequence[str],
+    index: pd.DatetimeIndex,
+    latency_ms: float,
 ) -> pd.DataFrame:
-    """Return every fill with its cost against the reference price."""
-    fi, ff = output.fill_i, output.fill_f
+    """Return fill rows with their cost against the reference price (`index`: bar times)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         bps = np.abs(ff[:, F_PRICE] - ff[:, F_REFERENCE]) / ff[:, F_REFERENCE] * 1e4
     return pd.DataFrame(
@@ -466,7 +473,7 @@ def _fills(
             "commission": ff[:, F_COMMISSION],
             "slippage": ff[:, F_SLIPPAGE],
             "slippage_bps": bps,
-            "latency_ms": np.full(len(fi), float(settings.costs.latency_ms)),
+            "latency_ms": np.full(len(fi), float(latency_ms)),
             "decision": fi[:, F_DECISION],
             "partial": (fi[:, F_FLAGS] & int(Reason.PARTIAL_FILL)) != 0,
             "exit_reason": _labels(fi[:, F_EXIT], ExitReason),
@@ -474,18 +481,22 @@ def _fills(
     )
 
 
-def _decisions(
-    output: RunOutput,
+def decision_table(
+    di: npt.NDArray[np.int64],
+    df: F8,
     symbols: Sequence[str],
     index: pd.DatetimeIndex,
     agent_names: Sequence[str],
     weights: F8,
     agent_signals: Sequence[Sequence[AgentSignals]],
-    timeline: Any,
+    positions: Sequence[npt.NDArray[np.int64]],
     mode: str,
 ) -> pd.DataFrame:
-    """Return one row per Decision with every input it recorded, reasons in words."""
-    di, df = output.dec_i, output.dec_f
+    """Return decision rows with every input they recorded, reasons in words.
+
+    `index` holds the bar times; `agent_signals[s][a]` symbol s's agent a's signals, whose
+    i-th value belongs to bar `positions[s][i]`.
+    """
     masks = di[:, D_REASONS]
     columns: dict[str, Any] = {
         "time": _time(index, di[:, D_T]),
@@ -514,7 +525,7 @@ def _decisions(
         }
         rows_of = [di[:, D_SYMBOL] == s for s in range(len(symbols))]
         locals_of = [
-            np.searchsorted(timeline.positions[s], di[rows, D_T]) for s, rows in enumerate(rows_of)
+            np.searchsorted(positions[s], di[rows, D_T]) for s, rows in enumerate(rows_of)
         ]
         for a, name in enumerate(agent_names):
             direction = np.zeros(len(di), dtype=np.int8)

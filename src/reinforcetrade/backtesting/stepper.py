@@ -1,10 +1,12 @@
 """`BarStepper`: the backtester's compiled loop advanced one closed bar at a time.
 
 The live engine's paper trading runs on it: each closed bar is appended, every agent computes
-its signals on the bars seen so far (each agent is causal, so the newest value is the one a
-backtest over the same bars computes), and the same compiled loop — tower, risk rules,
-simulated broker — runs that one bar. A session replayed through `EnhancedBacktester` gives
-the same decisions, bar for bar (the backtester decides nothing on its final bar).
+its newest signal on the latest `history` bars (each agent is causal, so on a window long
+enough for its recursive indicators to settle the newest value is the one a backtest over the
+same bars computes; an RL policy carries its own side from bar to bar and runs on the newest
+observation only), and the same compiled loop — tower, risk rules, simulated broker — runs
+that one bar. A session replayed through `EnhancedBacktester` gives the same decisions, bar for
+bar (the backtester decides nothing on its final bar).
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
+from reinforcetrade.agents.base import AgentSignals
 from reinforcetrade.backtesting.engine import _Run
 from reinforcetrade.backtesting.kernel import TOWER, TowerInputs, run_bars
+from reinforcetrade.backtesting.result import decision_table, fill_table
 from reinforcetrade.backtesting.metrics import periods_per_year
 from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.core.timeframes import Timeframe
 from reinforcetrade.data.bars import Bars
 from reinforcetrade.simulation.costs import CostParams
-from reinforcetrade.simulation.orders import Execution
+from reinforcetrade.simulation.orders import DEC, KIND, NONE, Execution
 from reinforcetrade.strategies.multi_agent import MultiAgentStrategy
 
 F8 = npt.NDArray[np.float64]
@@ -63,8 +68,15 @@ class BarStepper:
         initial_balance: float | None = None,
         costs: CostParams | None = None,
         capacity: int = 1024,
+        history: int | None = None,
+        warmup: int | None = None,
     ) -> None:
+        """`history`: bars the agents see at each step (None: all); `warmup`: bars before the
+        first decision (default `backtest.warmup_bars`)."""
         settings = strategy.settings
+        if history is not None and history < 2:
+            raise UserInputError(f"history must be at least 2 bars, got {history}")
+        self.history = history
         self.strategy = strategy
         self.symbols = tuple(symbols)
         self.timeframe = timeframe
@@ -79,7 +91,8 @@ class BarStepper:
             settings.agents.environment.cost_feedback_alpha,
         )
         self.tower = strategy.tower()
-        self.warmup = settings.backtest.warmup_bars
+        self.warmup = settings.backtest.warmup_bars if warmup is None else int(warmup)
+        self._followers = [strategy.follow(s, timeframe.text) for s in self.symbols]
         self.cash = float(initial_balance or settings.backtest.initial_cash)
         self.t = 0
         self.times: list[int] = []
@@ -105,7 +118,7 @@ class BarStepper:
             )
         if self.times and ts <= self.times[-1]:
             raise UserInputError(f"bar time {ts} is not after the last one ({self.times[-1]})")
-        if self.t == self._capacity:
+        if self.t + 1 >= self._capacity:  # the loop decides nothing on its array's last bar
             self._allocate(self._capacity * 2)
         t = self.t
         self._market[:, :, t] = math.nan
@@ -135,9 +148,54 @@ class BarStepper:
             rows.start : rows.stop
         ]
 
-    def bars_of(self, symbol: str) -> Bars:
-        """Return a symbol's bars seen so far."""
-        rows = self._history[symbol][: self._seen[symbol]]
+    def decision_frame(self, rows: range) -> pd.DataFrame:
+        """Return decision rows as `BacktestResult.decisions` shows them (indexed by number)."""
+        di, df = self.decision_rows(rows)
+        n = self.t
+        names = self.strategy.agent_names
+        signals = [
+            [
+                AgentSignals(name, self._directions[s, :n, a], self._confidences[s, :n, a])
+                for a, name in enumerate(names)
+            ]
+            for s in range(len(self.symbols))
+        ]
+        positions = [np.arange(n, dtype=np.int64)] * len(self.symbols)
+        frame = decision_table(
+            di, df, self.symbols, self.index(), names, self.tower.weights, signals, positions,
+            "multi_agent",
+        )  # fmt: skip
+        frame.index = pd.RangeIndex(rows.start, rows.stop)
+        return frame
+
+    def fill_frame(self, rows: range) -> pd.DataFrame:
+        """Return fill rows as `BacktestResult.fills` shows them (indexed by fill number)."""
+        book = self._run.book
+        frame = fill_table(
+            book.fill_i[rows.start : rows.stop],
+            book.fill_f[rows.start : rows.stop],
+            self.symbols,
+            self.index(),
+            self.execution.latency_ms,
+        )
+        frame.index = pd.RangeIndex(rows.start, rows.stop)
+        return frame
+
+    def index(self) -> pd.DatetimeIndex:
+        """Return the bar times stepped so far (UTC)."""
+        return pd.DatetimeIndex(np.asarray(self.times, dtype="datetime64[ns]")).tz_localize("UTC")
+
+    def withdraw(self, s: int) -> int:
+        """Drop symbol s's pending order (decided but not to be sent); return its decision."""
+        pend_i = self._run.pending.pend_i
+        decision = int(pend_i[s, DEC]) if pend_i[s, KIND] != NONE else -1
+        pend_i[s, KIND] = NONE
+        return decision
+
+    def bars_of(self, symbol: str, last: int | None = None) -> Bars:
+        """Return a symbol's bars seen so far (only the `last` ones, if given)."""
+        seen = self._seen[symbol]
+        rows = self._history[symbol][max(0, seen - (last or seen)) : seen]
         o, h, lo, c, v = (np.ascontiguousarray(rows[:, k]) for k in range(1, 6))
         ts = rows[:, 0].astype(np.int64)
         return Bars(ts, o, h, lo, c, v, symbol=symbol, timeframe=self.timeframe)
@@ -155,16 +213,16 @@ class BarStepper:
         self._seen[symbol] = n + 1
 
     def _signals(self, s: int, t: int) -> None:
-        """Compute symbol s's agent signals on its bars so far; store the newest at bar t."""
-        prepared = self.strategy.prepare(self.bars_of(self.symbols[s]))
-        self._directions[s, t] = prepared.directions[:, -1]
-        self._confidences[s, t] = prepared.confidences[:, -1]
-        perception = prepared.perception
-        self._regime[s, t] = perception.regime[-1]
-        self._vol_regime[s, t] = perception.vol_regime[-1]
-        self._trend_regime[s, t] = perception.trend_regime[-1]
-        self._breaker[s, t] = perception.breaker[-1]
-        self._ready[s, t] = prepared.ready[-1]
+        """Compute symbol s's newest agent signals on its latest bars; store them at bar t."""
+        symbol = self.symbols[s]
+        latest = self._followers[s].update(self.bars_of(symbol, self.history), self._seen[symbol])
+        self._directions[s, t] = latest.directions
+        self._confidences[s, t] = latest.confidences
+        self._regime[s, t] = latest.regime
+        self._vol_regime[s, t] = latest.vol_regime
+        self._trend_regime[s, t] = latest.trend_regime
+        self._breaker[s, t] = latest.breaker
+        self._ready[s, t] = latest.ready
 
     def _allocate(self, capacity: int) -> None:
         """Make room for `capacity` bars, keeping what was written."""

@@ -382,6 +382,27 @@ class TradingConfig(Section):
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
     api_password: SecretStr | None = Field(None, description="passphrase some exchanges require")
+    journal_url: str | None = Field(
+        None,
+        description="the engine's journal; default: storage.url with -paper or -live added "
+        "to the file name (paper and live never share a journal)",
+    )
+    history_bars: int = Field(
+        2_000,
+        ge=50,
+        description="bars the agents see at each step (at least their longest look-back; "
+        "recursive indicators settle within it)",
+    )
+    stale_after_bars: float = Field(
+        3.0, gt=0, description="no closed bar for this many bar lengths: stale data alert"
+    )
+    open_orders_on_stop: Literal["cancel", "keep"] = Field(
+        "cancel", description="what a graceful stop does with open entry orders"
+    )
+    poll_seconds: float = Field(5.0, gt=0, description="REST feed: seconds between polls")
+    feed: Literal["poll", "stream"] = Field(
+        "poll", description="exchange bars by REST polling or ccxt.pro websocket streams"
+    )
 
 
 class StorageConfig(Section):

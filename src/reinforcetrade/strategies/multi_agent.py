@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from reinforcetrade.agents.base import AgentSignals, SignalAgent
+from reinforcetrade.agents.base import AgentSignals, Follower, SignalAgent
 from reinforcetrade.agents.environment import EnvironmentAgent, Perception
 from reinforcetrade.agents.short_term import ShortTermAgent
 from reinforcetrade.agents.tower import DecisionTower
@@ -56,6 +56,65 @@ class PreparedSignals:
     def confidences(self) -> F8:
         """Return the agents' confidences as an (agents, bars) float64 array."""
         return np.stack([a.confidence for a in self.agents])
+
+
+@dataclass(frozen=True)
+class LatestSignals:
+    """The newest bar's signals for one symbol: what the compiled loop reads for that bar."""
+
+    directions: I1  # (agents,)
+    confidences: F8  # (agents,)
+    regime: int
+    vol_regime: int
+    trend_regime: int
+    breaker: bool
+    ready: bool
+
+
+class SignalFollower:
+    """One symbol's agents followed bar by bar, each on a window of the latest bars.
+
+    Agents that carry state from bar to bar (an RL policy's own side) are followed by their
+    `Follower`; the others are pure functions of the bars, so their newest value on a long
+    enough window is the one the whole series gives.
+    """
+
+    def __init__(self, strategy: MultiAgentStrategy, symbol: str, timeframe: str) -> None:
+        self.strategy = strategy
+        self.followers: list[Follower | None] = []
+        for agent in strategy.agents[1:]:
+            if isinstance(agent, ChampionAgent):
+                self.followers.append(agent.agent_for(symbol, timeframe).follower())
+            else:
+                make = getattr(agent, "follower", None)
+                self.followers.append(make() if callable(make) else None)
+
+    def update(self, bars: Bars, seen: int) -> LatestSignals:
+        """Return the newest bar's signals from a window of bars (`seen` bars so far in all)."""
+        perception = self.strategy.environment.perceive(bars)
+        own = perception.signals
+        directions = [int(own.direction[-1])]
+        confidences = [float(own.confidence[-1])]
+        ready = bool(perception.ready[-1])
+        for agent, follower in zip(self.strategy.agents[1:], self.followers, strict=True):
+            if follower is None:
+                signal = agent.signals(bars)
+                direction, confidence = int(signal.direction[-1]), float(signal.confidence[-1])
+                warm = all(np.isfinite(v[-1]) for v in signal.features.values())
+            else:
+                direction, confidence, warm = follower.update(bars, seen)
+            directions.append(direction)
+            confidences.append(confidence)
+            ready = ready and bool(np.isfinite(confidence)) and warm
+        return LatestSignals(
+            np.array(directions, dtype=np.int8),
+            np.array(confidences, dtype=np.float64),
+            int(perception.regime[-1]),
+            int(perception.vol_regime[-1]),
+            int(perception.trend_regime[-1]),
+            bool(perception.breaker[-1]),
+            ready,
+        )
 
 
 class SignalCache:
@@ -173,6 +232,10 @@ class MultiAgentStrategy:
             for record in records() if callable(records) else ():
                 seen.setdefault(str(record["id"]), record)
         return list(seen.values())
+
+    def follow(self, symbol: str, timeframe: str) -> SignalFollower:
+        """Return a follower of this strategy's agents on one symbol, bar by bar (live)."""
+        return SignalFollower(self, symbol, timeframe)
 
     def tower(self) -> DecisionTower:
         """Return the Decision Tower for these agents."""

@@ -108,6 +108,8 @@ class BrokerFill:
     fee: float
     fee_currency: str | None = None
     exchange_order_id: str | None = None  # venues that omit our client id give theirs
+    reference_price: float | None = None  # the price the cost is measured from (paper)
+    slippage: float | None = None  # cost against it in quote currency (paper)
 
 
 class Broker(Protocol):

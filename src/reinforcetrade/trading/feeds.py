@@ -54,6 +54,16 @@ class Feed(Protocol):
         """Return the bar length."""
         ...
 
+    @property
+    def realtime(self) -> bool:
+        """Return True if bars arrive as they close in real time (so they can go stale)."""
+        ...
+
+    @property
+    def finished(self) -> bool:
+        """Return True once the feed has nothing more to give (a replay at its end)."""
+        ...
+
     def next_bars(self, timeout: float) -> list[ClosedBar] | None:
         """Return the bars that closed at the next time, or None if none within `timeout` s."""
         ...
@@ -98,6 +108,16 @@ class _Bars:
         """Return the bar length."""
         return self._timeframe
 
+    @property
+    def realtime(self) -> bool:
+        """Return True: exchange feeds deliver bars as they close."""
+        return True
+
+    @property
+    def finished(self) -> bool:
+        """Return False: an exchange feed never runs out."""
+        return False
+
     def _aligner(self, start_ns: int | None, clock: Clock) -> Aligner:
         """Return the bar collector, starting at `start_ns` or the bar open now."""
         step = self._timeframe.nanos
@@ -127,10 +147,22 @@ class ReplayFeed(_Bars):
         self._sleep = sleep
         self._steps = _by_time(frames)
         self._started = False
+        self._finished = False
+
+    @property
+    def realtime(self) -> bool:
+        """Return False: recorded bars are old by nature, never stale."""
+        return False
+
+    @property
+    def finished(self) -> bool:
+        """Return True once every recorded bar has been played."""
+        return self._finished
 
     def next_bars(self, timeout: float) -> list[ClosedBar] | None:
         """Return the next time's bars after waiting one bar length / speed (None: the end)."""
         bars = next(self._steps, None)
+        self._finished = bars is None
         if bars is not None and self._started and math.isfinite(self.speed):
             self._sleep(self._timeframe.nanos / 1e9 / self.speed)
         self._started = True
@@ -139,6 +171,7 @@ class ReplayFeed(_Bars):
     def close(self) -> None:
         """Stop the replay."""
         self._steps = iter(())
+        self._finished = True
 
 
 class Aligner:

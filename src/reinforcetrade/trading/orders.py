@@ -185,6 +185,9 @@ class OrderManager:
                     "price": fill.price,
                     "fee": fill.fee,
                     "fee_currency": fill.fee_currency,
+                    "reference_price": fill.reference_price,
+                    "slippage": fill.slippage,
+                    "slippage_bps": _bps(fill.price, fill.reference_price),
                     "reconciliation": order is None,
                 }
             )
@@ -212,3 +215,10 @@ def _quote_fee(fee: float, currency: str | None, symbol: str, price: float) -> f
     """Return a fee in the quote currency (a fee paid in the base asset is worth fee × price)."""
     base = symbol.split("/")[0]
     return fee * price if currency == base else fee
+
+
+def _bps(price: float, reference: float | None) -> float | None:
+    """Return a fill's distance from its reference price in basis points (None if unknown)."""
+    if reference is None or not reference > 0:
+        return None
+    return abs(price - reference) / reference * 1e4

@@ -1,0 +1,506 @@
+"""`LiveEngine`: the backtester's agents, tower and risk rules on closed bars as they arrive.
+
+On each closed bar the engine runs the same compiled loop as the backtester (`BarStepper`),
+then sends the orders it decided through the `OrderManager` (journal first, never blindly
+retried) to a `Broker`, places each filled entry's protective stop and take-profit, and
+journals the bar, every decision with its agents' votes and reasons, the fills, positions,
+equity and risk-state changes. The bar-to-order latency of every bar is kept (`latencies_ms`).
+
+Entries are withheld — decided and journalled, not sent — while the engine is stopping, while
+the market data is stale (a bar that closed more than `stale_after_bars` bar lengths ago, or
+none for as long: one alert per episode) and while the venue is unavailable; exits and stops
+go on. The risk state survives restarts: an engine starting under a name whose last recorded
+state is HALTED stays halted until `LiveEngine.resume` records an explicit resume. One engine
+per journal (`storage.locks`); paper and live never share a journal.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from reinforcetrade import __version__
+from reinforcetrade.backtesting.records import D_ACTION, D_EXIT, D_QTY, D_STOP, D_SYMBOL, D_TAKE
+from reinforcetrade.backtesting.stepper import BarStepper, Step
+from reinforcetrade.core.clock import Clock, WallClock
+from reinforcetrade.core.codes import Action, ExitReason, TradingState
+from reinforcetrade.core.errors import UserInputError
+from reinforcetrade.simulation.account import QTY, STATE
+from reinforcetrade.storage import Journal
+from reinforcetrade.storage.locks import EngineLock
+from reinforcetrade.strategies.multi_agent import MultiAgentStrategy
+from reinforcetrade.trading.broker import Broker, OrderRequest
+from reinforcetrade.trading.feeds import ClosedBar, Feed
+from reinforcetrade.trading.orders import OrderManager, Submitted
+from reinforcetrade.trading.paper import PaperBroker
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["paper", "live"]
+LOCK_NAME = "trading-engine"
+_ENTRIES = (int(Action.ENTER_LONG), int(Action.ENTER_SHORT))
+_EXIT = int(Action.EXIT)
+_INTRABAR = (int(ExitReason.STOP_LOSS), int(ExitReason.TAKE_PROFIT))
+_STATE_WORDS = {int(s): s.name.lower() for s in TradingState}
+_STATE_KIND = {"halted": "halt", "reducing": "reducing", "active": "resume"}
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Something a person should know now: a stale feed, a halt, a rejected stop."""
+
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class EngineSummary:
+    """How a session went: its run, what it saw and did, why it stopped."""
+
+    run_id: int
+    bars: int
+    decisions: int
+    orders: int
+    fills: int
+    state: str
+    stopped: str
+    latencies_ms: npt.NDArray[np.float64]
+    alerts: tuple[Alert, ...]
+
+
+class EngineRefused(UserInputError):
+    """The engine will not start on this journal (another mode's runs, an unsupported broker)."""
+
+
+class LiveEngine:
+    """One strategy trading closed bars from a feed through a broker, journalled as it goes."""
+
+    def __init__(
+        self,
+        strategy: MultiAgentStrategy,
+        feed: Feed,
+        broker: Broker,
+        journal: Journal,
+        clock: Clock | None = None,
+        *,
+        mode: Mode = "paper",
+        name: str | None = None,
+        history: int | None = None,
+        warmup: int | None = None,
+        alert: Callable[[Alert], None] | None = None,
+    ) -> None:
+        cfg = strategy.settings.trading
+        if mode == "paper" and not isinstance(broker, PaperBroker):
+            raise EngineRefused(f"paper trading takes the paper broker, not {broker.name!r}")
+        if mode == "live" and isinstance(broker, PaperBroker):
+            raise EngineRefused("live trading needs an exchange broker, not the paper broker")
+        if not isinstance(broker, PaperBroker):
+            raise EngineRefused(
+                f"live order routing through {broker.name!r} is not available yet: this "
+                "version trades on paper (PaperBroker) only"
+            )
+        self.strategy = strategy
+        self.feed = feed
+        self.broker = broker
+        self.journal = journal
+        self.clock = clock or WallClock()
+        self.mode = mode
+        self.name = name or mode
+        self.alert_sink = alert
+        self.stale_after_ns = int(cfg.stale_after_bars * feed.timeframe.nanos)
+        self.cancel_on_stop = cfg.open_orders_on_stop == "cancel"
+        self.stepper = BarStepper(
+            strategy,
+            feed.symbols,
+            feed.timeframe,
+            history=history if history is not None else cfg.history_bars,
+            warmup=warmup,
+        )
+        self.run_id: int | None = None
+        self.orders: OrderManager | None = None
+        self.latencies_ms: list[float] = []
+        self.alerts: list[Alert] = []
+        self._lock: EngineLock | None = None
+        self._stop = threading.Event()
+        self._stop_reason = ""
+        self._stale = False
+        self._state = "active"
+        self._last_close_ns: int | None = None
+        self._counts = {"decisions": 0, "orders": 0, "fills": 0}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> int:
+        """Take the journal's engine lock, check its mode, open a run, restore the risk state."""
+        self._refuse_other_mode()
+        owner = f"{self.mode}:{self.name} pid {os.getpid()} on {socket.gethostname()}"
+        self._lock = self.journal.acquire_engine_lock(LOCK_NAME, owner=owner)
+        settings = self.strategy.settings
+        self.run_id = self.journal.start_run(
+            self.mode,
+            name=self.name,
+            config_hash=settings.config_hash(),
+            settings=settings.public_dict(),
+            symbols=self.feed.symbols,
+            timeframe=self.feed.timeframe.text,
+            version=__version__,
+        )
+        self.broker.attach(self.stepper, str(self.run_id))
+        self.orders = OrderManager(self.broker, self.journal, self.run_id, prefix=self.mode[0])
+        last = self.journal.latest_risk_state(self.name, kind=self.mode)
+        if last is not None and last.state == "halted":
+            self.stepper.run.pf[STATE] = float(TradingState.HALTED)
+            self._state = "halted"
+            self._raise(
+                "halted",
+                f"{self.name!r} resumes HALTED ({last.reason or 'no reason recorded'}): no new "
+                f"entries until `reinforcetrade trade resume --name {self.name}`",
+            )
+        return self.run_id
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Ask the engine to stop after the bar in hand (safe from a signal handler)."""
+        self._stop_reason = self._stop_reason or reason
+        self._stop.set()
+
+    def run(self, *, max_bars: int | None = None, poll: float = 1.0) -> EngineSummary:
+        """Trade until the feed ends, `max_bars` bars, or a stop request (SIGINT/SIGTERM)."""
+        if self.run_id is None:
+            self.start()
+        stopped, status = "the feed ended", "completed"
+        try:
+            with self._signals():
+                seen = 0
+                while not self._stop.is_set():
+                    bars = self.feed.next_bars(poll)
+                    if bars is None:
+                        if self.feed.finished:
+                            break
+                        self._check_silence()
+                        continue
+                    self.on_bars(bars)
+                    seen += 1
+                    if max_bars is not None and seen >= max_bars:
+                        stopped = f"{max_bars} bars"
+                        break
+                if self._stop.is_set():
+                    stopped, status = self._stop_reason, "stopped"
+        except BaseException:
+            stopped, status = "failed", "failed"
+            raise
+        finally:
+            self.shutdown(status)
+        return self.summary(stopped)
+
+    def shutdown(self, status: str = "stopped") -> None:
+        """Stop cleanly: apply the open-order policy, flush, end the run, release the lock."""
+        try:
+            if self.run_id is not None and status != "failed" and self.cancel_on_stop:
+                self._cancel_entries()
+            if self.run_id is not None:
+                self.journal.end_run(self.run_id, status)
+        finally:
+            self.feed.close()
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+    def summary(self, stopped: str) -> EngineSummary:
+        """Return the session's figures so far."""
+        return EngineSummary(
+            run_id=self.run_id or 0,
+            bars=self.stepper.t,
+            decisions=self._counts["decisions"],
+            orders=self._counts["orders"],
+            fills=self._counts["fills"],
+            state=self._state,
+            stopped=stopped,
+            latencies_ms=np.asarray(self.latencies_ms, dtype=np.float64),
+            alerts=tuple(self.alerts),
+        )
+
+    @staticmethod
+    def resume(journal: Journal, name: str, *, reason: str, actor: str, mode: Mode) -> int:
+        """Record the explicit command that lifts a halt; return the risk event's id."""
+        if not reason.strip():
+            raise UserInputError("a resume needs a reason (it is recorded)")
+        runs = journal.read_table("runs")
+        mine = runs[(runs["name"] == name) & (runs["kind"] == mode)]
+        if mine.empty:
+            raise UserInputError(f"no {mode} run named {name!r} in this journal")
+        last = journal.latest_risk_state(name, kind=mode)
+        if last is None or last.state != "halted":
+            state = "active" if last is None else last.state
+            raise UserInputError(f"{name!r} is not halted (its risk state is {state})")
+        run_id = int(mine["id"].max())
+        return journal.record_risk_event(
+            run_id, kind="resume", state="active", reason=reason, actor=actor
+        )
+
+    # -- one bar ------------------------------------------------------------------------------
+    def on_bars(self, bars: list[ClosedBar]) -> Step:
+        """Run one closed bar: decide, send, protect, then journal everything it produced."""
+        if self.run_id is None or self.orders is None:
+            raise RuntimeError("start() the engine first")
+        started = time.perf_counter()
+        step_ns = self.feed.timeframe.nanos
+        closed_ns = bars[0].ts + step_ns
+        stale = self.feed.realtime and self.clock.now_ns() - closed_ns > self.stale_after_ns
+        step = self.stepper.step(
+            [(b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume) for b in bars]
+        )
+        self.broker.absorb(step)
+        withheld = self._withhold_reason(stale)
+        sent, held = self._send(step, withheld)
+        protective = self._protect(step)
+        self.latencies_ms.append((time.perf_counter() - started) * 1e3)
+        self._journal(step, bars, held, closed_ns)
+        self._last_close_ns = closed_ns
+        if stale:
+            self._mark_stale(f"bar {bars[0].ts} arrived {self._age(closed_ns)} after its close")
+        elif self._stale:
+            self._stale = False
+            self._risk_event("stale_data", "market data is fresh again")
+        self._counts["orders"] += sent + protective
+        return step
+
+    def _withhold_reason(self, stale: bool) -> str | None:
+        if self._stop.is_set():
+            return "the engine is stopping"
+        if stale:
+            return "market data is stale"
+        if self.orders is not None and self.orders.degraded:
+            return f"the venue is unavailable ({self.orders.degraded})"
+        return None
+
+    def _send(self, step: Step, withheld: str | None) -> tuple[int, list[tuple[int, str]]]:
+        """Send the step's orders (withholding entries if told why); return (sent, held)."""
+        assert self.orders is not None
+        di, df = self.stepper.decision_rows(step.decisions)
+        pos_f = self.stepper.run.book.pos_f
+        sent, held = 0, []
+        for i, k in enumerate(step.decisions):
+            action, s = int(di[i, D_ACTION]), int(di[i, D_SYMBOL])
+            if action not in _ENTRIES and not (action == _EXIT and di[i, D_EXIT] not in _INTRABAR):
+                continue  # blocked, or an exit the simulated stop already filled
+            if action in _ENTRIES and withheld is not None:
+                self.stepper.withdraw(s)
+                held.append((k, withheld))
+                continue
+            symbol = self.stepper.symbols[s]
+            if action == _EXIT:
+                side = "sell" if pos_f[s, QTY] > 0 else "buy"
+            else:
+                side = "buy" if action == int(Action.ENTER_LONG) else "sell"
+            qty = float(df[i, D_QTY])
+            if not qty > 0:
+                continue
+            request = OrderRequest(self.orders.client_id(), symbol, side, "market", qty)
+            self._report(self.orders.submit(request, decision=k))
+            sent += 1
+        return sent, held
+
+    def _protect(self, step: Step) -> int:
+        """Place a stop and a take-profit for each entry that filled this bar; return how many."""
+        assert self.orders is not None
+        fills = self.stepper.run.book.fill_i
+        placed = 0
+        for k in step.fills:
+            decision = int(fills[k, 3])
+            if decision < 0:
+                continue
+            di, df = self.stepper.decision_rows(range(decision, decision + 1))
+            if int(di[0, D_ACTION]) not in _ENTRIES or k != self._first_fill(step, decision):
+                continue
+            s = int(di[0, D_SYMBOL])
+            symbol = self.stepper.symbols[s]
+            qty = sum(
+                float(self.stepper.run.book.fill_f[j, 0])
+                for j in step.fills
+                if int(fills[j, 3]) == decision
+            )
+            side = "sell" if int(di[0, D_ACTION]) == int(Action.ENTER_LONG) else "buy"
+            stop, take = float(df[0, D_STOP]), float(df[0, D_TAKE])
+            if math.isfinite(stop):
+                request = OrderRequest(
+                    self.orders.client_id(), symbol, side, "stop", qty, stop_price=stop,
+                    reduce_only=True,
+                )  # fmt: skip
+                result = self.orders.submit(request, decision=decision)
+                placed += 1
+                if result.outcome != "placed":
+                    self._raise("stop_rejected", f"{symbol}: the stop was not placed: "
+                                f"{result.reason}")  # fmt: skip
+                elif result.order.status == "filled":
+                    continue  # the stop already triggered inside the entry's bar
+            if math.isfinite(take):
+                request = OrderRequest(
+                    self.orders.client_id(), symbol, side, "limit", qty, price=take,
+                    reduce_only=True,
+                )  # fmt: skip
+                self._report(self.orders.submit(request, decision=decision))
+                placed += 1
+        return placed
+
+    def _first_fill(self, step: Step, decision: int) -> int:
+        fills = self.stepper.run.book.fill_i
+        return next(k for k in step.fills if int(fills[k, 3]) == decision)
+
+    def _report(self, result: Submitted) -> None:
+        if result.outcome not in ("placed",):
+            log.warning("order %s: %s (%s)", result.order.client_order_id, result.outcome,
+                        result.reason)  # fmt: skip
+
+    def _journal(
+        self, step: Step, bars: list[ClosedBar], held: list[tuple[int, str]], closed_ns: int
+    ) -> None:
+        """Write what the bar produced: bars, decisions, withheld entries, fills, state."""
+        assert self.run_id is not None and self.orders is not None
+        journal, run_id = self.journal, self.run_id
+        for b in bars:
+            journal.record_bar(run_id, symbol=b.symbol, time=b.ts, open=b.open, high=b.high,
+                               low=b.low, close=b.close, volume=b.volume)  # fmt: skip
+        if len(step.decisions):
+            frame = self.stepper.decision_frame(step.decisions)
+            for number, row in zip(frame.index, frame.to_dict("records"), strict=True):
+                journal.record_decision(run_id, {**row, "number": int(number)})
+            self._counts["decisions"] += len(frame)
+        di, df = self.stepper.decision_rows(step.decisions)
+        for k, why in held:
+            i = k - step.decisions.start
+            s = int(di[i, D_SYMBOL])
+            journal.record_order(
+                {
+                    "client_order_id": self.orders.client_id(),
+                    "run_id": run_id,
+                    "decision_number": k,
+                    "symbol": self.stepper.symbols[s],
+                    "side": "buy" if int(di[i, D_ACTION]) == int(Action.ENTER_LONG) else "sell",
+                    "type": "market",
+                    "qty": float(df[i, D_QTY]),
+                    "status": "rejected",
+                    "reason": f"withheld by the engine: {why}",
+                }
+            )
+        touched = {self.stepper.symbols[int(self.stepper.run.book.fill_i[k, 1])]
+                   for k in step.fills}  # fmt: skip
+        for symbol in sorted(touched):
+            self._counts["fills"] += self.orders.sync_fills(symbol, since_ns=bars[0].ts)
+        for row in journal.open_orders(run_id):
+            if row.status != "pending":
+                self.orders.book(self.broker.fetch_order(row.symbol, row.client_order_id))
+        for symbol in sorted(touched):
+            self._book_position(symbol)
+        t = step.t
+        track = self.stepper.run.track
+        journal.record_equity(run_id, time=closed_ns, equity=float(track.equity[t]),
+                              cash=float(track.cash[t]),
+                              exposure=float(np.abs(track.exposure[:, t]).sum()))  # fmt: skip
+        state = _STATE_WORDS[int(track.state[t])]
+        if state != self._state:
+            self._state = state
+            why = {"halted": "drawdown beyond risk.max_drawdown_halt",
+                   "reducing": "losing streak at risk.loss_streak_limit",
+                   "active": "the risk rules allow full size again"}[state]  # fmt: skip
+            self._risk_event(_STATE_KIND[state], why)
+            if state == "halted":
+                self._raise("halted", f"trading HALTED: {why}")
+        if self._lock is not None:
+            self._lock.heartbeat()
+
+    def _book_position(self, symbol: str) -> None:
+        assert self.run_id is not None and self.orders is not None
+        position = self.orders.positions.position(symbol)
+        if position.quantity == 0.0:
+            if any(p.symbol == symbol for p in self.journal.positions(self.run_id)):
+                self.journal.upsert_position(self.run_id, symbol, qty=0.0,
+                                             realised_pnl=position.realised_pnl,
+                                             closed_at=self.clock.now_ns())  # fmt: skip
+            return
+        self.journal.upsert_position(self.run_id, symbol, qty=position.quantity,
+                                     avg_price=position.average_price,
+                                     realised_pnl=position.realised_pnl)  # fmt: skip
+
+    # -- stale data, alerts, risk events ------------------------------------------------------
+    def _check_silence(self) -> None:
+        """No bar within the poll: alert once if the last one closed too long ago."""
+        if not self.feed.realtime:
+            return
+        last = self._last_close_ns
+        now = self.clock.now_ns()
+        if last is None:
+            return
+        if now - last - self.feed.timeframe.nanos > self.stale_after_ns:
+            self._mark_stale(f"no closed bar for {self._age(last)}")
+
+    def _mark_stale(self, why: str) -> None:
+        if self._stale:
+            return
+        self._stale = True
+        self._risk_event("stale_data", why)
+        self._raise("stale_data", f"market data is stale: {why}; no new entries")
+
+    def _age(self, since_ns: int) -> str:
+        return f"{(self.clock.now_ns() - since_ns) / 1e9:.0f} s"
+
+    def _risk_event(self, kind: str, reason: str) -> None:
+        if self.run_id is not None:
+            self.journal.record_risk_event(
+                self.run_id, kind=kind, state=self._state, reason=reason, actor="engine"
+            )
+
+    def _raise(self, kind: str, message: str) -> None:
+        alert = Alert(kind, message)
+        self.alerts.append(alert)
+        log.warning("ALERT %s: %s", kind, message)
+        if self.alert_sink is not None:
+            self.alert_sink(alert)
+
+    # -- stopping -----------------------------------------------------------------------------
+    def _cancel_entries(self) -> None:
+        """Cancel entry orders still working (exits, stops and take-profits stay)."""
+        assert self.orders is not None and self.run_id is not None
+        for row in self.journal.open_orders(self.run_id):
+            if row.type != "market" or row.decision_number is None:
+                continue
+            di, _ = self.stepper.decision_rows(range(row.decision_number, row.decision_number + 1))
+            if int(di[0, D_ACTION]) in _ENTRIES:
+                self.orders.cancel(row.symbol, row.client_order_id)
+
+    def _refuse_other_mode(self) -> None:
+        runs = self.journal.read_table("runs")
+        other = "live" if self.mode == "paper" else "paper"
+        if len(runs) and (runs["kind"] == other).any():
+            raise EngineRefused(
+                f"this journal holds {other} runs; {self.mode} trading keeps its own journal "
+                "(set trading.journal_url, or use the default per-mode file)"
+            )
+
+    @contextmanager
+    def _signals(self) -> Iterator[None]:
+        """Turn SIGINT/SIGTERM into a graceful stop while running (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            self.request_stop(f"signal {signal.Signals(signum).name}")
+
+        before = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, h in before.items():
+                signal.signal(s, h)
