@@ -524,9 +524,7 @@ def decision_table(
             "cost_estimate_bps": df[:, D_COST],
         }
         rows_of = [di[:, D_SYMBOL] == s for s in range(len(symbols))]
-        locals_of = [
-            np.searchsorted(positions[s], di[rows, D_T]) for s, rows in enumerate(rows_of)
-        ]
+        locals_of = [np.searchsorted(positions[s], di[rows, D_T]) for s, rows in enumerate(rows_of)]
         for a, name in enumerate(agent_names):
             direction = np.zeros(len(di), dtype=np.int8)
             confidence = np.full(len(di), np.nan)

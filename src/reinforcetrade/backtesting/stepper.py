@@ -23,8 +23,8 @@ import pandas as pd
 from reinforcetrade.agents.base import AgentSignals
 from reinforcetrade.backtesting.engine import _Run
 from reinforcetrade.backtesting.kernel import TOWER, TowerInputs, run_bars
-from reinforcetrade.backtesting.result import decision_table, fill_table
 from reinforcetrade.backtesting.metrics import periods_per_year
+from reinforcetrade.backtesting.result import decision_table, fill_table
 from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.core.timeframes import Timeframe
 from reinforcetrade.data.bars import Bars
@@ -71,11 +71,18 @@ class BarStepper:
         history: int | None = None,
         warmup: int | None = None,
     ) -> None:
-        """`history`: bars the agents see at each step (None: all); `warmup`: bars before the
-        first decision (default `backtest.warmup_bars`)."""
+        """Prepare the loop for `symbols`.
+
+        `history`: bars the agents see at each step (None: all); `warmup`: bars before the
+        first decision (default `backtest.warmup_bars`).
+        """
         settings = strategy.settings
-        if history is not None and history < 2:
-            raise UserInputError(f"history must be at least 2 bars, got {history}")
+        if history is not None and history < strategy.lookback():
+            raise UserInputError(
+                f"history of {history} bars is shorter than the agents' look-back "
+                f"({strategy.lookback()} bars): they would never be ready; raise "
+                "trading.history_bars"
+            )
         self.history = history
         self.strategy = strategy
         self.symbols = tuple(symbols)

@@ -233,6 +233,20 @@ class MultiAgentStrategy:
                 seen.setdefault(str(record["id"]), record)
         return list(seen.values())
 
+    def lookback(self) -> int:
+        """Return the fewest bars on which every rule-based agent can be ready."""
+        a = self.settings.agents
+        env, st, trend = a.environment, a.short_term, a.trend
+        return 1 + max(
+            env.volatility_history + env.volatility_window,
+            env.slope_window,
+            2 * env.adx_period,
+            st.macd_slow + st.macd_signal,
+            st.bollinger_period,
+            trend.slow_ma,
+            trend.breakout_window,
+        )
+
     def follow(self, symbol: str, timeframe: str) -> SignalFollower:
         """Return a follower of this strategy's agents on one symbol, bar by bar (live)."""
         return SignalFollower(self, symbol, timeframe)

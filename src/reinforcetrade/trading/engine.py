@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Literal
 
@@ -35,6 +36,7 @@ import numpy.typing as npt
 from reinforcetrade import __version__
 from reinforcetrade.backtesting.records import D_ACTION, D_EXIT, D_QTY, D_STOP, D_SYMBOL, D_TAKE
 from reinforcetrade.backtesting.stepper import BarStepper, Step
+from reinforcetrade.config import Settings
 from reinforcetrade.core.clock import Clock, WallClock
 from reinforcetrade.core.codes import Action, ExitReason, TradingState
 from reinforcetrade.core.errors import UserInputError
@@ -42,7 +44,7 @@ from reinforcetrade.simulation.account import QTY, STATE
 from reinforcetrade.storage import Journal
 from reinforcetrade.storage.locks import EngineLock
 from reinforcetrade.strategies.multi_agent import MultiAgentStrategy
-from reinforcetrade.trading.broker import Broker, OrderRequest
+from reinforcetrade.trading.broker import Broker, OrderRequest, OrderSide
 from reinforcetrade.trading.feeds import ClosedBar, Feed
 from reinforcetrade.trading.orders import OrderManager, Submitted
 from reinforcetrade.trading.paper import PaperBroker
@@ -83,6 +85,24 @@ class EngineSummary:
 
 class EngineRefused(UserInputError):
     """The engine will not start on this journal (another mode's runs, an unsupported broker)."""
+
+
+def journal_url(settings: Settings, mode: Mode) -> str:
+    """Return the journal a mode trades on (`trading.journal_url`, else a per-mode SQLite file).
+
+    The file is storage.url's with ``-paper`` or ``-live`` added to its name; other databases
+    need the setting.
+    """
+    if settings.trading.journal_url:
+        return settings.trading.journal_url
+    url = settings.storage.url
+    if not url.startswith("sqlite:///") or url.endswith(":memory:"):
+        raise UserInputError(
+            f"set trading.journal_url: {mode} trading keeps its own journal, and only a SQLite "
+            "file's name can be derived from storage.url"
+        )
+    path = Path(url.removeprefix("sqlite:///"))
+    return "sqlite:///" + str(path.with_name(f"{path.stem}-{mode}{path.suffix or '.db'}"))
 
 
 class LiveEngine:
@@ -129,8 +149,9 @@ class LiveEngine:
             history=history if history is not None else cfg.history_bars,
             warmup=warmup,
         )
-        self.run_id: int | None = None
-        self.orders: OrderManager | None = None
+        self.run_id = 0  # set by start()
+        self.orders: OrderManager  # set by start()
+        self._started = False
         self.latencies_ms: list[float] = []
         self.alerts: list[Alert] = []
         self._lock: EngineLock | None = None
@@ -139,6 +160,7 @@ class LiveEngine:
         self._stale = False
         self._state = "active"
         self._last_close_ns: int | None = None
+        self._caught_up = not feed.realtime  # history first: its bars are old, not stale
         self._counts = {"decisions": 0, "orders": 0, "fills": 0}
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -159,6 +181,7 @@ class LiveEngine:
         )
         self.broker.attach(self.stepper, str(self.run_id))
         self.orders = OrderManager(self.broker, self.journal, self.run_id, prefix=self.mode[0])
+        self._started = True
         last = self.journal.latest_risk_state(self.name, kind=self.mode)
         if last is not None and last.state == "halted":
             self.stepper.run.pf[STATE] = float(TradingState.HALTED)
@@ -177,7 +200,7 @@ class LiveEngine:
 
     def run(self, *, max_bars: int | None = None, poll: float = 1.0) -> EngineSummary:
         """Trade until the feed ends, `max_bars` bars, or a stop request (SIGINT/SIGTERM)."""
-        if self.run_id is None:
+        if not self._started:
             self.start()
         stopped, status = "the feed ended", "completed"
         try:
@@ -207,10 +230,11 @@ class LiveEngine:
     def shutdown(self, status: str = "stopped") -> None:
         """Stop cleanly: apply the open-order policy, flush, end the run, release the lock."""
         try:
-            if self.run_id is not None and status != "failed" and self.cancel_on_stop:
+            if self._started and status != "failed" and self.cancel_on_stop:
                 self._cancel_entries()
-            if self.run_id is not None:
+            if self._started:
                 self.journal.end_run(self.run_id, status)
+                self._started = False
         finally:
             self.feed.close()
             if self._lock is not None:
@@ -220,7 +244,7 @@ class LiveEngine:
     def summary(self, stopped: str) -> EngineSummary:
         """Return the session's figures so far."""
         return EngineSummary(
-            run_id=self.run_id or 0,
+            run_id=self.run_id,
             bars=self.stepper.t,
             decisions=self._counts["decisions"],
             orders=self._counts["orders"],
@@ -252,7 +276,7 @@ class LiveEngine:
     # -- one bar ------------------------------------------------------------------------------
     def on_bars(self, bars: list[ClosedBar]) -> Step:
         """Run one closed bar: decide, send, protect, then journal everything it produced."""
-        if self.run_id is None or self.orders is None:
+        if not self._started:
             raise RuntimeError("start() the engine first")
         started = time.perf_counter()
         step_ns = self.feed.timeframe.nanos
@@ -268,7 +292,9 @@ class LiveEngine:
         self.latencies_ms.append((time.perf_counter() - started) * 1e3)
         self._journal(step, bars, held, closed_ns)
         self._last_close_ns = closed_ns
-        if stale:
+        if not stale:
+            self._caught_up = True
+        if stale and self._caught_up:
             self._mark_stale(f"bar {bars[0].ts} arrived {self._age(closed_ns)} after its close")
         elif self._stale:
             self._stale = False
@@ -280,14 +306,13 @@ class LiveEngine:
         if self._stop.is_set():
             return "the engine is stopping"
         if stale:
-            return "market data is stale"
-        if self.orders is not None and self.orders.degraded:
+            return "market data is stale" if self._caught_up else "catching up on history"
+        if self.orders.degraded:
             return f"the venue is unavailable ({self.orders.degraded})"
         return None
 
     def _send(self, step: Step, withheld: str | None) -> tuple[int, list[tuple[int, str]]]:
         """Send the step's orders (withholding entries if told why); return (sent, held)."""
-        assert self.orders is not None
         di, df = self.stepper.decision_rows(step.decisions)
         pos_f = self.stepper.run.book.pos_f
         sent, held = 0, []
@@ -300,6 +325,7 @@ class LiveEngine:
                 held.append((k, withheld))
                 continue
             symbol = self.stepper.symbols[s]
+            side: OrderSide
             if action == _EXIT:
                 side = "sell" if pos_f[s, QTY] > 0 else "buy"
             else:
@@ -314,7 +340,6 @@ class LiveEngine:
 
     def _protect(self, step: Step) -> int:
         """Place a stop and a take-profit for each entry that filled this bar; return how many."""
-        assert self.orders is not None
         fills = self.stepper.run.book.fill_i
         placed = 0
         for k in step.fills:
@@ -331,7 +356,7 @@ class LiveEngine:
                 for j in step.fills
                 if int(fills[j, 3]) == decision
             )
-            side = "sell" if int(di[0, D_ACTION]) == int(Action.ENTER_LONG) else "buy"
+            side: OrderSide = "sell" if int(di[0, D_ACTION]) == int(Action.ENTER_LONG) else "buy"
             stop, take = float(df[0, D_STOP]), float(df[0, D_TAKE])
             if math.isfinite(stop):
                 request = OrderRequest(
@@ -367,15 +392,15 @@ class LiveEngine:
         self, step: Step, bars: list[ClosedBar], held: list[tuple[int, str]], closed_ns: int
     ) -> None:
         """Write what the bar produced: bars, decisions, withheld entries, fills, state."""
-        assert self.run_id is not None and self.orders is not None
         journal, run_id = self.journal, self.run_id
         for b in bars:
             journal.record_bar(run_id, symbol=b.symbol, time=b.ts, open=b.open, high=b.high,
                                low=b.low, close=b.close, volume=b.volume)  # fmt: skip
         if len(step.decisions):
             frame = self.stepper.decision_frame(step.decisions)
-            for number, row in zip(frame.index, frame.to_dict("records"), strict=True):
-                journal.record_decision(run_id, {**row, "number": int(number)})
+            for number, record in zip(frame.index, frame.to_dict("records"), strict=True):
+                journal.record_decision(run_id, {str(k): v for k, v in record.items()}
+                                        | {"number": int(number)})  # fmt: skip
             self._counts["decisions"] += len(frame)
         di, df = self.stepper.decision_rows(step.decisions)
         for k, why in held:
@@ -421,7 +446,6 @@ class LiveEngine:
             self._lock.heartbeat()
 
     def _book_position(self, symbol: str) -> None:
-        assert self.run_id is not None and self.orders is not None
         position = self.orders.positions.position(symbol)
         if position.quantity == 0.0:
             if any(p.symbol == symbol for p in self.journal.positions(self.run_id)):
@@ -436,7 +460,7 @@ class LiveEngine:
     # -- stale data, alerts, risk events ------------------------------------------------------
     def _check_silence(self) -> None:
         """No bar within the poll: alert once if the last one closed too long ago."""
-        if not self.feed.realtime:
+        if not self._caught_up:
             return
         last = self._last_close_ns
         now = self.clock.now_ns()
@@ -456,7 +480,7 @@ class LiveEngine:
         return f"{(self.clock.now_ns() - since_ns) / 1e9:.0f} s"
 
     def _risk_event(self, kind: str, reason: str) -> None:
-        if self.run_id is not None:
+        if self._started:
             self.journal.record_risk_event(
                 self.run_id, kind=kind, state=self._state, reason=reason, actor="engine"
             )
@@ -471,7 +495,6 @@ class LiveEngine:
     # -- stopping -----------------------------------------------------------------------------
     def _cancel_entries(self) -> None:
         """Cancel entry orders still working (exits, stops and take-profits stay)."""
-        assert self.orders is not None and self.run_id is not None
         for row in self.journal.open_orders(self.run_id):
             if row.type != "market" or row.decision_number is None:
                 continue

@@ -28,8 +28,8 @@ from reinforcetrade.simulation.account import (
     F_PRICE,
     F_QTY,
     F_REFERENCE,
-    F_SLIPPAGE,
     F_SIDE,
+    F_SLIPPAGE,
     F_SYMBOL,
     F_T,
     QTY,
@@ -114,7 +114,11 @@ class PaperBroker:
             orphan = self._orphans.pop((s, role), None)
             if orphan is not None:
                 return self._adopt(request, s, role, orphan)
-            if held == 0.0 or not math.isfinite(level) or (role == "take" and not request.reduce_only):
+            if (
+                held == 0.0
+                or not math.isfinite(level)
+                or (role == "take" and not request.reduce_only)
+            ):
                 raise OrderRejected(
                     f"paper: {request.type} orders protect the simulator's open position only; "
                     f"{request.symbol} has none with a {role}"
@@ -163,9 +167,7 @@ class PaperBroker:
     def fills(self, symbol: str, since_ns: int | None = None) -> list[BrokerFill]:
         """Return the simulated executions of a symbol since a time."""
         return [
-            f
-            for f in self._fills
-            if f.symbol == symbol and (since_ns is None or f.ts >= since_ns)
+            f for f in self._fills if f.symbol == symbol and (since_ns is None or f.ts >= since_ns)
         ]
 
     def positions(self) -> dict[str, float]:
@@ -231,9 +233,14 @@ class PaperBroker:
         """Return the order a simulated fill belongs to (a stop's fill: the stop order)."""
         role = _INTRABAR.get(exit_code, "decision")
         for order in self._orders.values():
-            if order.s != s or order.role != role or order.state.status not in (
-                "open",
-                "partially_filled",
+            if (
+                order.s != s
+                or order.role != role
+                or order.state.status
+                not in (
+                    "open",
+                    "partially_filled",
+                )
             ):
                 continue
             if role != "decision" or order.decision == decision:

@@ -1,0 +1,182 @@
+"""`reinforcetrade trade`: paper trading on replayed or exchange bars, and `trade resume`."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from reinforcetrade.cli.backtest_cmd import load_backtest_data
+from reinforcetrade.cli.console import out
+from reinforcetrade.cli.state import state
+from reinforcetrade.config import Settings
+from reinforcetrade.core.errors import UserInputError
+from reinforcetrade.core.formatting import figure
+from reinforcetrade.strategies import MultiAgentStrategy
+
+trade_app = typer.Typer(
+    help="Paper (and, later, live) trading: the backtester's agents on bars as they close.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+def _feed(
+    settings: Settings,
+    replay: list[Path] | None,
+    speed: str,
+    exchange: str | None,
+    symbols: list[str] | None,
+    timeframe: str | None,
+) -> object:
+    """Return the bar feed the options ask for (the bundled synthetic market by default)."""
+    from reinforcetrade.trading.feeds import (
+        CcxtPollingFeed,
+        CcxtStreamFeed,
+        ReplayFeed,
+        parse_speed,
+    )
+
+    if replay and exchange:
+        raise UserInputError("give either --replay FILE or --exchange NAME, not both")
+    if exchange:
+        from reinforcetrade.data.history import CcxtHistory
+
+        cfg = settings.trading
+        tf = timeframe or cfg.timeframe
+        wanted = tuple(symbols or cfg.symbols)
+        history = CcxtHistory(settings.data)
+        venue = history.exchange(exchange)
+        if cfg.feed == "stream":
+            import ccxt.pro
+
+            streamer = getattr(ccxt.pro, exchange)(
+                {"enableRateLimit": True, "urls": venue.urls} if venue.urls else {}
+            )
+            return CcxtStreamFeed(streamer, wanted, tf)
+        step = pd.Timedelta(tf).value
+        start = (pd.Timestamp.now(tz="UTC").value // step - cfg.history_bars) * step
+        return CcxtPollingFeed(
+            history, venue, wanted, tf, start_ns=start, poll_seconds=cfg.poll_seconds
+        )
+    one = symbols[0] if symbols and len(symbols) == 1 else None
+    frames = load_backtest_data(settings, replay, not replay, one, timeframe, None, None)
+    return ReplayFeed(frames, speed=parse_speed(speed))
+
+
+@trade_app.callback()
+def trade(
+    ctx: typer.Context,
+    paper: Annotated[
+        bool, typer.Option("--paper", help="Paper trading: the simulator fills (the default).")
+    ] = False,
+    live: Annotated[
+        bool, typer.Option("--live", help="Real orders with the config's keys (explicit).")
+    ] = False,
+    replay: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--replay", help="Play this OHLCV file's bars (repeat for symbols).", dir_okay=False
+        ),
+    ] = None,
+    speed: Annotated[str, typer.Option("--speed", help="Replay speed: 100x, 1x … or max.")] = "max",
+    exchange: Annotated[
+        str | None, typer.Option("--exchange", "-e", help="Trade this ccxt exchange's bars.")
+    ] = None,
+    symbol: Annotated[
+        list[str] | None, typer.Option("--symbol", "-s", help="Symbol (repeat for several).")
+    ] = None,
+    timeframe: Annotated[
+        str | None, typer.Option("--timeframe", "-t", help="Bar length (exchange feeds).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Session name (its risk state follows it).")
+    ] = None,
+    journal: Annotated[
+        str | None, typer.Option("--journal", help="Journal URL (default: per mode).")
+    ] = None,
+    max_bars: Annotated[
+        int | None, typer.Option("--max-bars", min=1, help="Stop after this many bars.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML settings file.", dir_okay=False)
+    ] = None,
+    rl: Annotated[bool, typer.Option("--rl", help="Add the registry's champion RL agent.")] = False,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Add this registered RL model.")
+    ] = None,
+) -> None:
+    """Trade the multi-agent strategy on closed bars; Ctrl-C or SIGTERM stops it cleanly.
+
+    With no feed option it replays the bundled synthetic market. Entries stop first, open entry
+    orders follow `trading.open_orders_on_stop`, and everything is in the journal.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from reinforcetrade.storage import Journal
+    from reinforcetrade.trading.engine import LiveEngine, Mode, journal_url
+    from reinforcetrade.trading.paper import PaperBroker
+
+    if paper and live:
+        raise UserInputError("give --paper or --live, not both")
+    mode: Mode = "live" if live else "paper"
+    settings = state.settings(config)
+    if live:
+        raise UserInputError(
+            "live trading is not available in this version: its order routing through "
+            "CcxtBroker is being finished; use --paper"
+        )
+    feed = _feed(settings, replay, speed, exchange, symbol, timeframe)
+    strategy = MultiAgentStrategy(use_rl=rl, model=model, settings=settings)
+    url = journal or journal_url(settings, mode)
+    with Journal(url, password=settings.storage.password) as book:
+        engine = LiveEngine(strategy, feed, PaperBroker(), book, name=name or mode)  # type: ignore[arg-type]
+        run_id = engine.start()
+        out.print(f"{mode} trading as run {run_id} of {book.name} (Ctrl-C stops)", markup=False)
+        summary = engine.run(max_bars=max_bars)
+        where = book.name
+    table = Table(title=f"{mode} session {run_id}")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    lat = summary.latencies_ms
+    for label, value in (
+        ("bars", f"{summary.bars:,}"),
+        ("decisions", f"{summary.decisions:,}"),
+        ("orders", f"{summary.orders:,}"),
+        ("fills", f"{summary.fills:,}"),
+        ("risk state", summary.state),
+        ("alerts", f"{len(summary.alerts):,}"),
+        ("stopped by", summary.stopped),
+        ("latency p50", f"{figure(float(pd.Series(lat).quantile(0.5)), 'fixed')} ms"),
+        ("latency p99", f"{figure(float(pd.Series(lat).quantile(0.99)), 'fixed')} ms"),
+    ):
+        table.add_row(label, value)
+    out.print(table)
+    out.print(f"journal: {where} (run {run_id})", markup=False)
+
+
+@trade_app.command("resume")
+def resume(
+    name: Annotated[str, typer.Option("--name", help="The halted session's name.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why trading may resume (recorded).")],
+    live: Annotated[bool, typer.Option("--live", help="A live session (default: paper).")] = False,
+    journal: Annotated[
+        str | None, typer.Option("--journal", help="Journal URL (default: per mode).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML settings file.", dir_okay=False)
+    ] = None,
+) -> None:
+    """Lift a session's HALTED risk state: an explicit, recorded command."""
+    from reinforcetrade.storage import Journal
+    from reinforcetrade.trading.engine import LiveEngine, Mode, journal_url
+
+    settings = state.settings(config)
+    mode: Mode = "live" if live else "paper"
+    with Journal(journal or journal_url(settings, mode), password=settings.storage.password) as j:
+        event = LiveEngine.resume(j, name, reason=reason, actor=getpass.getuser(), mode=mode)
+    out.print(f"{name!r} may trade again (risk event {event}); restart it to resume", markup=False)
