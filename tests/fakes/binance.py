@@ -447,7 +447,8 @@ class FakeBinance(FakeServer):
         if isinstance(market, Reply):
             return market
         rows = self.klines(market.id, "1h", limit=24)
-        last, first = self.last_price(market.id), float(str(rows[0][1]))
+        last = self.last_price(market.id)
+        first = float(str(rows[0][1])) if rows else last  # no bars yet: a market just opened
         high = max([last, *(float(str(r[2])) for r in rows)])
         low = min([last, *(float(str(r[3])) for r in rows)])
         volume = sum(float(str(r[5])) for r in rows)

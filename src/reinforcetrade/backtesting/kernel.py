@@ -96,6 +96,7 @@ B1 = npt.NDArray[np.bool_]
 
 TOWER: Final = 0
 TARGETS: Final = 1
+LIVE: Final = 2  # the tower's decisions; fills come from a real venue (`apply_fill`), not here
 
 _ENTER_LONG = int(Action.ENTER_LONG)
 _ENTER_SHORT = int(Action.ENTER_SHORT)
@@ -171,7 +172,10 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
     track: Track,
     room: int,
 ) -> int:
-    """Run bars t0 ≤ t < t1 in `mode` TOWER (multi-agent) or TARGETS; return the next bar to run.
+    """Run bars t0 ≤ t < t1 in `mode` TOWER (multi-agent), TARGETS or LIVE; return the next bar.
+
+    LIVE is TOWER without the open and intrabar phases: a real venue fills the orders and the
+    live engine books its fills into the same book (`apply_fill`).
 
     TARGETS: `targets[s, t]` is a fraction of equity in [-1, 1] (NaN keeps the last one); an
     order goes out only when it changes, to fill at the next open; flat to 1.0 buys
@@ -194,7 +198,7 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
         # -- open and intrabar: fills of orders decided at the previous close, then stops --
         for s in range(n_sym):
             bo = o[s, t]
-            if not (bo == bo):
+            if not (bo == bo) or mode == LIVE:
                 continue
             kind = pend_i[s, KIND]
             if kind == ENTRY:

@@ -22,12 +22,15 @@ import pandas as pd
 
 from reinforcetrade.agents.base import AgentSignals
 from reinforcetrade.backtesting.engine import _Run
-from reinforcetrade.backtesting.kernel import TOWER, TowerInputs, run_bars
+from reinforcetrade.backtesting.kernel import LIVE, TOWER, TowerInputs, run_bars
+from reinforcetrade.backtesting.records import Sized, Vote, write_decision
 from reinforcetrade.backtesting.metrics import periods_per_year
 from reinforcetrade.backtesting.result import decision_table, fill_table
+from reinforcetrade.core.codes import Action, ExitReason, Reason
 from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.core.timeframes import Timeframe
 from reinforcetrade.data.bars import Bars
+from reinforcetrade.simulation.account import COST_BPS, STOP, TAKE, apply_fill, observe_cost
 from reinforcetrade.simulation.costs import CostParams
 from reinforcetrade.simulation.orders import DEC, KIND, NONE, Execution
 from reinforcetrade.strategies.multi_agent import MultiAgentStrategy
@@ -70,11 +73,13 @@ class BarStepper:
         capacity: int = 1024,
         history: int | None = None,
         warmup: int | None = None,
+        live: bool = False,
     ) -> None:
         """Prepare the loop for `symbols`.
 
         `history`: bars the agents see at each step (None: all); `warmup`: bars before the
-        first decision (default `backtest.warmup_bars`).
+        first decision (default `backtest.warmup_bars`); `live`: the loop decides but fills
+        nothing — a venue does, and its fills are booked with `book_fill`.
         """
         settings = strategy.settings
         if history is not None and history < strategy.lookback():
@@ -84,6 +89,7 @@ class BarStepper:
                 "trading.history_bars"
             )
         self.history = history
+        self.mode = LIVE if live else TOWER
         self.strategy = strategy
         self.symbols = tuple(symbols)
         self.timeframe = timeframe
@@ -139,7 +145,7 @@ class BarStepper:
         done, m = t, self._market
         while done < t + 1:
             done = run_bars(
-                done, t + 1, TOWER, self.warmup, m[0], m[1], m[2], m[3], m[4], _NO_TARGETS,
+                done, t + 1, self.mode, self.warmup, m[0], m[1], m[2], m[3], m[4], _NO_TARGETS,
                 math.nan, math.nan, self._inputs, self.execution, self._run.book,
                 self._run.pending, self._run.track, self._run.room,
             )  # fmt: skip
@@ -191,6 +197,47 @@ class BarStepper:
     def index(self) -> pd.DatetimeIndex:
         """Return the bar times stepped so far (UTC)."""
         return pd.DatetimeIndex(np.asarray(self.times, dtype="datetime64[ns]")).tz_localize("UTC")
+
+    def book_fill(
+        self, s: int, qty: float, price: float, fee: float, decision: int, exit_reason: int = 0
+    ) -> None:
+        """Book a venue's fill of signed `qty` for symbol s into the loop's account (live).
+
+        The slippage is measured from the close the order was decided on and fed back to the
+        environment agent's cost estimate, as the simulator does with its own fills.
+        """
+        t = max(self.t - 1, 0)
+        reference = float(self._market[3, s, t]) if self.t else price
+        if not math.isfinite(reference):
+            reference = price
+        book = self._run.book
+        apply_fill(book, s, t, qty, price, reference, fee, decision, 0, exit_reason)
+        cp = self.model
+        side = 1.0 if qty > 0 else -1.0
+        predicted = reference * (1.0 + side * (cp.half_spread + cp.slippage_fixed))
+        observe_cost(book.pf, reference, price, predicted, self.execution.latency_ms,
+                     self.execution.alpha)  # fmt: skip
+        self._run.grow()
+
+    def protect(self, s: int, stop: float, take: float) -> None:
+        """Set the stop and take-profit levels of symbol s's position (live)."""
+        self._run.book.pos_f[s, STOP] = stop
+        self._run.book.pos_f[s, TAKE] = take
+
+    def record_exit(self, s: int, code: int, qty: float) -> int:
+        """Write the decision row of an exit the venue made (a stop or take-profit); its number."""
+        t = max(self.t - 1, 0)
+        vote = Vote(0, 0.0, int(self._regime[s, t]), int(self._vol_regime[s, t]),
+                    int(self._trend_regime[s, t]), 0)  # fmt: skip
+        bit = int(Reason.STOP_LOSS) if code == int(ExitReason.STOP_LOSS) else int(Reason.TAKE_PROFIT)
+        run = self._run
+        k = write_decision(
+            run.track.dec_i, run.track.dec_f, run.book.cnt, t, s, int(Action.EXIT), vote,
+            Sized(0.0, qty, math.nan, math.nan), bit, float(run.book.pf[COST_BPS]), math.nan,
+            code,
+        )  # fmt: skip
+        run.grow()
+        return int(k)
 
     def withdraw(self, s: int) -> int:
         """Drop symbol s's pending order (decided but not to be sent); return its decision."""

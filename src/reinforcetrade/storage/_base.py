@@ -208,6 +208,20 @@ class JournalBase:
 
         self._write(f"end run {run_id}", work)
 
+    def reopen_run(self, run_id: int) -> None:
+        """Mark an ended run running again (a live session restarting where it left off)."""
+
+        def work(connection: Connection) -> None:
+            result = connection.execute(
+                update(schema.runs)
+                .where(schema.runs.c.id == run_id)
+                .values(status="running", ended_at=None)
+            )
+            if result.rowcount == 0:
+                raise JournalError(f"journal {self.name}: no run {run_id}")
+
+        self._write(f"reopen run {run_id}", work)
+
     def run(self, run_id: int) -> RunRow | None:
         """Return a run's record, or None."""
         statement = select(schema.runs).where(schema.runs.c.id == run_id)

@@ -32,6 +32,7 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from reinforcetrade import __version__
 from reinforcetrade.backtesting.records import D_ACTION, D_EXIT, D_QTY, D_STOP, D_SYMBOL, D_TAKE
@@ -46,6 +47,7 @@ from reinforcetrade.storage.locks import EngineLock
 from reinforcetrade.strategies.multi_agent import MultiAgentStrategy
 from reinforcetrade.trading.broker import Broker, OrderRequest, OrderSide
 from reinforcetrade.trading.feeds import ClosedBar, Feed
+from reinforcetrade.trading.live import ENTRY, EXIT, FINAL, LiveRouting, ReconciliationError
 from reinforcetrade.trading.orders import OrderManager, Submitted
 from reinforcetrade.trading.paper import PaperBroker
 
@@ -127,11 +129,6 @@ class LiveEngine:
             raise EngineRefused(f"paper trading takes the paper broker, not {broker.name!r}")
         if mode == "live" and isinstance(broker, PaperBroker):
             raise EngineRefused("live trading needs an exchange broker, not the paper broker")
-        if not isinstance(broker, PaperBroker):
-            raise EngineRefused(
-                f"live order routing through {broker.name!r} is not available yet: this "
-                "version trades on paper (PaperBroker) only"
-            )
         self.strategy = strategy
         self.feed = feed
         self.broker = broker
@@ -148,10 +145,13 @@ class LiveEngine:
             feed.timeframe,
             history=history if history is not None else cfg.history_bars,
             warmup=warmup,
+            live=mode == "live",
         )
         self.run_id = 0  # set by start()
         self.orders: OrderManager  # set by start()
         self._started = False
+        self._base = 0  # journal number of the stepper's first decision (a live run goes on)
+        self.routing: LiveRouting | None = None
         self.latencies_ms: list[float] = []
         self.alerts: list[Alert] = []
         self._lock: EngineLock | None = None
@@ -169,19 +169,12 @@ class LiveEngine:
         self._refuse_other_mode()
         owner = f"{self.mode}:{self.name} pid {os.getpid()} on {socket.gethostname()}"
         self._lock = self.journal.acquire_engine_lock(LOCK_NAME, owner=owner)
-        settings = self.strategy.settings
-        self.run_id = self.journal.start_run(
-            self.mode,
-            name=self.name,
-            config_hash=settings.config_hash(),
-            settings=settings.public_dict(),
-            symbols=self.feed.symbols,
-            timeframe=self.feed.timeframe.text,
-            version=__version__,
-        )
-        self.broker.attach(self.stepper, str(self.run_id))
-        self.orders = OrderManager(self.broker, self.journal, self.run_id, prefix=self.mode[0])
-        self._started = True
+        try:
+            self._open_run()
+        except BaseException:
+            self._lock.release()
+            self._lock = None
+            raise
         last = self.journal.latest_risk_state(self.name, kind=self.mode)
         if last is not None and last.state == "halted":
             self.stepper.run.pf[STATE] = float(TradingState.HALTED)
@@ -192,6 +185,53 @@ class LiveEngine:
                 f"entries until `reinforcetrade trade resume --name {self.name}`",
             )
         return self.run_id
+
+    def _open_run(self) -> None:
+        """Start (paper) or continue (live) the run, and reconcile with the venue (live)."""
+        settings = self.strategy.settings
+        previous = self._previous_live_run() if self.mode == "live" else None
+        if previous is not None:
+            self.run_id, started = previous
+            self.journal.reopen_run(self.run_id)
+            numbers = self.journal.read_table("decisions", run_id=self.run_id)["number"]
+            self._base = int(numbers.max()) + 1 if len(numbers) else 0
+        else:
+            self.run_id = self.journal.start_run(
+                self.mode,
+                name=self.name,
+                config_hash=settings.config_hash(),
+                settings=settings.public_dict(),
+                symbols=self.feed.symbols,
+                timeframe=self.feed.timeframe.text,
+                version=__version__,
+            )
+            started = self.clock.now_ns()
+        self.orders = OrderManager(self.broker, self.journal, self.run_id, prefix=self.mode[0])
+        self._started = True
+        if isinstance(self.broker, PaperBroker):
+            self.broker.attach(self.stepper, str(self.run_id))
+            return
+        self.routing = LiveRouting(self.stepper, self.orders, self.broker, self.journal,
+                                   self._raise, self._base)  # fmt: skip
+        try:
+            notes = self.routing.reconcile(started)
+        except ReconciliationError as exc:
+            self._risk_event("reconcile", str(exc))
+            self._raise("reconcile", str(exc))
+            self.journal.end_run(self.run_id, "failed")
+            self._started = False
+            raise
+        for note in notes:
+            self._risk_event("reconcile", note)
+
+    def _previous_live_run(self) -> tuple[int, int] | None:
+        """Return the last live run of this name (id, start in ns), which a restart continues."""
+        runs = self.journal.read_table("runs")
+        mine = runs[(runs["name"] == self.name) & (runs["kind"] == "live")]
+        if mine.empty:
+            return None
+        last = mine.sort_values("id").iloc[-1]
+        return int(last["id"]), int(pd.Timestamp(last["started_at"]).value)
 
     def request_stop(self, reason: str = "stop requested") -> None:
         """Ask the engine to stop after the bar in hand (safe from a signal handler)."""
@@ -282,13 +322,19 @@ class LiveEngine:
         step_ns = self.feed.timeframe.nanos
         closed_ns = bars[0].ts + step_ns
         stale = self.feed.realtime and self.clock.now_ns() - closed_ns > self.stale_after_ns
+        if self.routing is not None:
+            self.routing.sync()  # what the venue did since the last bar: fills, stops
+            self.routing.take_profits(bars)
         step = self.stepper.step(
             [(b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume) for b in bars]
         )
-        self.broker.absorb(step)
+        protective = 0
+        if isinstance(self.broker, PaperBroker):
+            self.broker.absorb(step)
         withheld = self._withhold_reason(stale)
         sent, held = self._send(step, withheld)
-        protective = self._protect(step)
+        if isinstance(self.broker, PaperBroker):
+            protective = self._protect(step)
         self.latencies_ms.append((time.perf_counter() - started) * 1e3)
         self._journal(step, bars, held, closed_ns)
         self._last_close_ns = closed_ns
@@ -333,9 +379,21 @@ class LiveEngine:
             qty = float(df[i, D_QTY])
             if not qty > 0:
                 continue
-            request = OrderRequest(self.orders.client_id(), symbol, side, "market", qty)
-            self._report(self.orders.submit(request, decision=k))
+            if self.routing is not None and action == _EXIT:
+                sent += int(self.routing.exit(s, EXIT, decision=k))
+                continue
+            tag = ENTRY if action in _ENTRIES else EXIT
+            request = OrderRequest(self.orders.client_id(tag), symbol, side, "market", qty)
+            result = self.orders.submit(request, decision=k + self._base)
+            self._report(result)
             sent += 1
+            if self.routing is not None:
+                if result.outcome != "placed":
+                    self.stepper.withdraw(s)
+                else:
+                    self.routing.sync([symbol])  # a market order is usually done at once
+                    if result.order.status in FINAL:  # done in its answer: never seen open
+                        self.routing.done(result.order)
         return sent, held
 
     def _protect(self, step: Step) -> int:
@@ -363,7 +421,7 @@ class LiveEngine:
                     self.orders.client_id(), symbol, side, "stop", qty, stop_price=stop,
                     reduce_only=True,
                 )  # fmt: skip
-                result = self.orders.submit(request, decision=decision)
+                result = self.orders.submit(request, decision=decision + self._base)
                 placed += 1
                 if result.outcome != "placed":
                     self._raise("stop_rejected", f"{symbol}: the stop was not placed: "
@@ -375,7 +433,7 @@ class LiveEngine:
                     self.orders.client_id(), symbol, side, "limit", qty, price=take,
                     reduce_only=True,
                 )  # fmt: skip
-                self._report(self.orders.submit(request, decision=decision))
+                self._report(self.orders.submit(request, decision=decision + self._base))
                 placed += 1
         return placed
 
@@ -399,8 +457,9 @@ class LiveEngine:
         if len(step.decisions):
             frame = self.stepper.decision_frame(step.decisions)
             for number, record in zip(frame.index, frame.to_dict("records"), strict=True):
-                journal.record_decision(run_id, {str(k): v for k, v in record.items()}
-                                        | {"number": int(number)})  # fmt: skip
+                entry = {str(k): v for k, v in record.items()}
+                entry["number"] = int(number) + self._base  # on from the run's earlier sessions
+                journal.record_decision(run_id, entry)
             self._counts["decisions"] += len(frame)
         di, df = self.stepper.decision_rows(step.decisions)
         for k, why in held:
@@ -410,7 +469,7 @@ class LiveEngine:
                 {
                     "client_order_id": self.orders.client_id(),
                     "run_id": run_id,
-                    "decision_number": k,
+                    "decision_number": k + self._base,
                     "symbol": self.stepper.symbols[s],
                     "side": "buy" if int(di[i, D_ACTION]) == int(Action.ENTER_LONG) else "sell",
                     "type": "market",
@@ -421,13 +480,14 @@ class LiveEngine:
             )
         touched = {self.stepper.symbols[int(self.stepper.run.book.fill_i[k, 1])]
                    for k in step.fills}  # fmt: skip
-        for symbol in sorted(touched):
-            self._counts["fills"] += self.orders.sync_fills(symbol, since_ns=bars[0].ts)
-        for row in journal.open_orders(run_id):
-            if row.status != "pending":
-                self.orders.book(self.broker.fetch_order(row.symbol, row.client_order_id))
-        for symbol in sorted(touched):
-            self._book_position(symbol)
+        if self.routing is None:  # paper: the simulator's fills are booked here
+            for symbol in sorted(touched):
+                self._counts["fills"] += self.orders.sync_fills(symbol, since_ns=bars[0].ts)
+            for row in journal.open_orders(run_id):
+                if row.status != "pending":
+                    self.orders.book(self.broker.fetch_order(row.symbol, row.client_order_id))
+            for symbol in sorted(touched):
+                self._book_position(symbol)
         t = step.t
         track = self.stepper.run.track
         journal.record_equity(run_id, time=closed_ns, equity=float(track.equity[t]),
@@ -496,9 +556,10 @@ class LiveEngine:
     def _cancel_entries(self) -> None:
         """Cancel entry orders still working (exits, stops and take-profits stay)."""
         for row in self.journal.open_orders(self.run_id):
-            if row.type != "market" or row.decision_number is None:
+            k = -1 if row.decision_number is None else row.decision_number - self._base
+            if row.type != "market" or not 0 <= k < int(self.stepper.run.book.cnt[0]):
                 continue
-            di, _ = self.stepper.decision_rows(range(row.decision_number, row.decision_number + 1))
+            di, _ = self.stepper.decision_rows(range(k, k + 1))
             if int(di[0, D_ACTION]) in _ENTRIES:
                 self.orders.cancel(row.symbol, row.client_order_id)
 

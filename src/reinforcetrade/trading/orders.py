@@ -22,6 +22,7 @@ from reinforcetrade.storage.orders import TRANSITIONS
 from reinforcetrade.storage.rows import OrderRow
 from reinforcetrade.trading.broker import (
     Broker,
+    BrokerFill,
     BrokerUnavailable,
     OrderNotFound,
     OrderRejected,
@@ -65,7 +66,9 @@ class OrderManager:
         positions: PositionTracker | None = None,
         prefix: str = "rt",
         new_id: Callable[[], str] | None = None,
+        on_fill: Callable[[BrokerFill, OrderRow | None], None] | None = None,
     ) -> None:
+        """`on_fill` hears of each execution booked for the first time (and its order)."""
         self.broker = broker
         self.journal = journal
         self.run_id = run_id
@@ -73,10 +76,14 @@ class OrderManager:
         self.prefix = prefix
         self._new_id = new_id or (lambda: uuid.uuid4().hex[:20])
         self.degraded: str | None = None  # why the venue is not taking orders, if it is not
+        self.on_fill = on_fill
 
-    def client_id(self) -> str:
-        """Return a fresh client order id (unique across runs and restarts, ≤ 36 characters)."""
-        return f"{self.prefix}{self.run_id}-{self._new_id()}"[:36]
+    def client_id(self, tag: str = "") -> str:
+        """Return a fresh client order id (unique across runs and restarts, ≤ 36 characters).
+
+        `tag` (a few letters) marks the order's role in the id, so a restart can read it back.
+        """
+        return f"{self.prefix}{self.run_id}{tag}-{self._new_id()}"[:36]
 
     def submit(self, request: OrderRequest, *, decision: int | None = None) -> Submitted:
         """Record the order, send it once, and book what the venue said (or found out)."""
@@ -204,6 +211,8 @@ class OrderManager:
                 )
             )
             new += int(booked)
+            if booked and self.on_fill is not None:
+                self.on_fill(fill, order)
         return new
 
     def _close(self, client_order_id: str, outcome: Outcome, status: str, reason: str) -> Submitted:
