@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -35,9 +36,9 @@ def test_trade_paper_replays_and_resume_is_explicit(
                        "--journal", url)  # fmt: skip
     assert code == 2
     assert "not halted" in err
-    code, _, err = cli(capsys, "trade", "--live", "--journal", url)
+    code, _, err = cli(capsys, "trade", "--live", "--paper", "--journal", url)
     assert code == 2
-    assert "--paper" in err
+    assert "not both" in err
 
 
 def test_sigterm_stops_a_session_cleanly(tmp_path: Path) -> None:
@@ -68,3 +69,38 @@ def test_sigterm_stops_a_session_cleanly(tmp_path: Path) -> None:
         assert run["ended_at"] is not None
         lock = journal.acquire_engine_lock("trading-engine", owner="after")  # released
         lock.release()
+
+
+@pytest.mark.network
+def test_trade_live_on_a_local_exchange(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fakes.binance_trading import FakeBinanceExchange
+    from reinforcetrade.core.clock import WallClock
+
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    with FakeBinanceExchange(WallClock()) as venue:
+        monkeypatch.setenv("RT_DATA__API_URLS", json.dumps(venue.ccxt_urls))  # trading APIs too
+        monkeypatch.setenv("RT_DATA__CACHE_DIR", str(tmp_path / "cache"))
+        args = ["trade", "--live", "--exchange", "binance", "--symbol", "BTC/USDT",
+                "--timeframe", "1h", "--journal", url, "--max-bars", "5"]  # fmt: skip
+        code, _, err = cli(capsys, *args)
+        assert code == 2
+        assert "trading.api_key" in err  # live needs keys from the config, never a default
+        monkeypatch.setenv("RT_TRADING__API_KEY", "CANARYKEY-live-cli")
+        monkeypatch.setenv("RT_TRADING__API_SECRET", "CANARYSECRET-live-cli")
+        code, out, err = cli(capsys, *args)
+        assert code == 0, err
+        assert "live trading as run 1" in out
+        assert "5 bars" in out
+        assert "CANARY" not in out + err
+        assert any(r.path == "/api/v3/account" for r in venue.requests)  # reconciled first
+    with Journal(url) as journal:
+        assert journal.read_table("runs")["kind"].tolist() == ["live"]
+        assert len(journal.read_table("bars")) == 5
+    code, _, err = cli(capsys, "trade", "--paper", "--journal", url, "--max-bars", "1")
+    assert code == 2
+    assert "live runs" in err  # paper never shares the live journal
+    code, _, err = cli(capsys, "trade", "--live", "--journal", url)
+    assert code == 2
+    assert "--exchange" in err

@@ -177,6 +177,22 @@ class AcceptThenStall:
 
 
 @dataclass(frozen=True)
+class StallThenDrop:
+    """Hold the request `seconds` without acting on it, then reset the connection.
+
+    The client waits as if the venue were slow; the venue never records the order (the crash
+    tests kill the client meanwhile: written in its journal, never at the venue).
+    """
+
+    seconds: float
+
+    def apply(self, request: Request, answer: Answer, server: FakeServer) -> Reply:
+        """Wait, then drop the connection unanswered."""
+        server.wait(self.seconds)
+        return DROPPED
+
+
+@dataclass(frozen=True)
 class DropBefore:
     """Reset the connection without acting on the request (it is only in the request log)."""
 

@@ -23,8 +23,8 @@ import pandas as pd
 from reinforcetrade.agents.base import AgentSignals
 from reinforcetrade.backtesting.engine import _Run
 from reinforcetrade.backtesting.kernel import LIVE, TOWER, TowerInputs, run_bars
-from reinforcetrade.backtesting.records import Sized, Vote, write_decision
 from reinforcetrade.backtesting.metrics import periods_per_year
+from reinforcetrade.backtesting.records import Sized, Vote, write_decision
 from reinforcetrade.backtesting.result import decision_table, fill_table
 from reinforcetrade.core.codes import Action, ExitReason, Reason
 from reinforcetrade.core.errors import UserInputError
@@ -229,7 +229,9 @@ class BarStepper:
         t = max(self.t - 1, 0)
         vote = Vote(0, 0.0, int(self._regime[s, t]), int(self._vol_regime[s, t]),
                     int(self._trend_regime[s, t]), 0)  # fmt: skip
-        bit = int(Reason.STOP_LOSS) if code == int(ExitReason.STOP_LOSS) else int(Reason.TAKE_PROFIT)
+        bit = (
+            int(Reason.STOP_LOSS) if code == int(ExitReason.STOP_LOSS) else int(Reason.TAKE_PROFIT)
+        )
         run = self._run
         k = write_decision(
             run.track.dec_i, run.track.dec_f, run.book.cnt, t, s, int(Action.EXIT), vote,

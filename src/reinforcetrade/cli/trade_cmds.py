@@ -19,7 +19,7 @@ from reinforcetrade.core.formatting import figure
 from reinforcetrade.strategies import MultiAgentStrategy
 
 trade_app = typer.Typer(
-    help="Paper (and, later, live) trading: the backtester's agents on bars as they close.",
+    help="Paper and live trading: the backtester's agents on bars as they close.",
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -68,6 +68,26 @@ def _feed(
     return ReplayFeed(frames, speed=parse_speed(speed))
 
 
+def live_broker(settings: Settings, exchange: str) -> object:
+    """Return the exchange broker for live trading, with the config's keys (required)."""
+    from reinforcetrade.data.history import build_exchange
+    from reinforcetrade.trading.ccxt_broker import CcxtBroker
+
+    cfg = settings.trading
+    if cfg.api_key is None or cfg.api_secret is None:
+        raise UserInputError(
+            "live trading needs trading.api_key and trading.api_secret in the config (or "
+            "RT_TRADING__API_KEY / RT_TRADING__API_SECRET in the environment)"
+        )
+    keys = {"apiKey": cfg.api_key.get_secret_value(), "secret": cfg.api_secret.get_secret_value()}
+    if cfg.api_password is not None:
+        keys["password"] = cfg.api_password.get_secret_value()
+    venue = build_exchange(settings.data, exchange, keys)
+    if cfg.sandbox:
+        venue.set_sandbox_mode(True)
+    return CcxtBroker(venue)
+
+
 @trade_app.callback()
 def trade(
     ctx: typer.Context,
@@ -75,7 +95,8 @@ def trade(
         bool, typer.Option("--paper", help="Paper trading: the simulator fills (the default).")
     ] = False,
     live: Annotated[
-        bool, typer.Option("--live", help="Real orders with the config's keys (explicit).")
+        bool,
+        typer.Option("--live", help="Real orders on --exchange with the config's keys (explicit)."),
     ] = False,
     replay: Annotated[
         list[Path] | None,
@@ -125,16 +146,14 @@ def trade(
         raise UserInputError("give --paper or --live, not both")
     mode: Mode = "live" if live else "paper"
     settings = state.settings(config)
-    if live:
-        raise UserInputError(
-            "live trading is not available in this version: its order routing through "
-            "CcxtBroker is being finished; use --paper"
-        )
+    if live and (replay or not exchange):
+        raise UserInputError("--live trades an exchange's bars: give --exchange NAME")
     feed = _feed(settings, replay, speed, exchange, symbol, timeframe)
     strategy = MultiAgentStrategy(use_rl=rl, model=model, settings=settings)
+    broker = live_broker(settings, exchange) if live and exchange else PaperBroker()
     url = journal or journal_url(settings, mode)
     with Journal(url, password=settings.storage.password) as book:
-        engine = LiveEngine(strategy, feed, PaperBroker(), book, name=name or mode)  # type: ignore[arg-type]
+        engine = LiveEngine(strategy, feed, broker, book, mode=mode, name=name or mode)  # type: ignore[arg-type]
         run_id = engine.start()
         out.print(f"{mode} trading as run {run_id} of {book.name} (Ctrl-C stops)", markup=False)
         summary = engine.run(max_bars=max_bars)

@@ -8,7 +8,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from numbers import Integral
@@ -181,6 +181,35 @@ def _parse_page(raw: object) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.floa
     return ts[order], values[order]
 
 
+def build_exchange(
+    config: DataConfig, exchange_id: str, credentials: Mapping[str, str] | None = None
+) -> Any:
+    """Return a ccxt exchange by id, rate-limited, with `config`'s timeout and URL overrides.
+
+    `credentials` (apiKey, secret, password) make it a trading client.
+    """
+    _check_exchange_id(exchange_id)
+    options: dict[str, Any] = {}
+    if exchange_id == "binance":  # spot markets only: one exchangeInfo request, spot endpoints
+        options["fetchMarkets"] = {"types": ["spot"]}
+    built = getattr(ccxt, exchange_id)(
+        {"enableRateLimit": True, "timeout": config.request_timeout_ms, "options": options,
+         **(credentials or {})}
+    )  # fmt: skip
+    api = built.urls.get("api")
+    unknown = sorted(set(config.api_urls) - set(api if isinstance(api, dict) else ()))
+    if unknown:
+        built.close()
+        known = ", ".join(sorted(api)) if isinstance(api, dict) else "none"
+        raise UserInputError(
+            f"data.api_urls: {', '.join(unknown)} not in {exchange_id}.urls['api'] "
+            f"(its entries: {known})"
+        )
+    if config.api_urls:
+        built.urls["api"] = {**api, **config.api_urls}
+    return built
+
+
 class CcxtHistory:
     """Fetch closed OHLCV bars from a ccxt exchange through a Parquet cache under config.cache_dir.
 
@@ -305,25 +334,7 @@ class CcxtHistory:
         return self._owned[exchange]
 
     def _build(self, exchange_id: str) -> Any:
-        _check_exchange_id(exchange_id)
-        options: dict[str, Any] = {}
-        if exchange_id == "binance":  # spot markets only: one exchangeInfo request, spot endpoints
-            options["fetchMarkets"] = {"types": ["spot"]}
-        built = getattr(ccxt, exchange_id)(
-            {"enableRateLimit": True, "timeout": self.config.request_timeout_ms, "options": options}
-        )
-        api = built.urls.get("api")
-        unknown = sorted(set(self.config.api_urls) - set(api if isinstance(api, dict) else ()))
-        if unknown:
-            built.close()
-            known = ", ".join(sorted(api)) if isinstance(api, dict) else "none"
-            raise UserInputError(
-                f"data.api_urls: {', '.join(unknown)} not in {exchange_id}.urls['api'] "
-                f"(its entries: {known})"
-            )
-        if self.config.api_urls:
-            built.urls["api"] = {**api, **self.config.api_urls}
-        return built
+        return build_exchange(self.config, exchange_id)
 
     def call(
         self, exchange: Any, what: str, request: Callable[[], T], *, symbol: str | None = None

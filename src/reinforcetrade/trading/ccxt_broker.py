@@ -9,6 +9,7 @@ writes never are. Error texts are scrubbed of the API key, secret and password.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -53,6 +54,7 @@ class CcxtBroker:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.exchange = exchange
+        _LOG_SCRUBBER.add(exchange)
         self.read_attempts = read_attempts
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -213,12 +215,40 @@ class CcxtBroker:
 
     def _scrub(self, exc: BaseException) -> str:
         """Return an error's text with every credential replaced by ***."""
-        text = f"{type(exc).__name__}: {exc}"
-        for name in ("apiKey", "secret", "password", "uid", "privateKey", "token"):
-            value = getattr(self.exchange, name, None)
+        return _LOG_SCRUBBER.scrub(f"{type(exc).__name__}: {exc}")
+
+
+class _Scrubber(logging.Filter):
+    """Masks known credentials in ccxt's own log records (its debug log prints headers)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def add(self, exchange: Any) -> None:
+        """Remember an exchange's credentials."""
+        for name in CREDENTIALS:
+            value = getattr(exchange, name, None)
             if isinstance(value, str) and len(value) >= 4:
-                text = text.replace(value, "***")
+                self.secrets.add(value)
+
+    def scrub(self, text: str) -> str:
+        """Return text with every known credential replaced by ***."""
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
         return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message without credentials (never drops it)."""
+        if self.secrets:
+            record.msg, record.args = self.scrub(record.getMessage()), None
+        return True
+
+
+CREDENTIALS = ("apiKey", "secret", "password", "uid", "privateKey", "token")
+_LOG_SCRUBBER = _Scrubber()
+for _name in ("ccxt.base.exchange", "ccxt.async_support.base.exchange"):
+    logging.getLogger(_name).addFilter(_LOG_SCRUBBER)
 
 
 def _retry_after_text(exc: BaseException) -> float | None:

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Literal
@@ -44,8 +45,9 @@ from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.simulation.account import QTY, STATE
 from reinforcetrade.storage import Journal
 from reinforcetrade.storage.locks import EngineLock
+from reinforcetrade.storage.rows import OrderRow
 from reinforcetrade.strategies.multi_agent import MultiAgentStrategy
-from reinforcetrade.trading.broker import Broker, OrderRequest, OrderSide
+from reinforcetrade.trading.broker import Broker, BrokerError, OrderRequest, OrderSide
 from reinforcetrade.trading.feeds import ClosedBar, Feed
 from reinforcetrade.trading.live import ENTRY, EXIT, FINAL, LiveRouting, ReconciliationError
 from reinforcetrade.trading.orders import OrderManager, Submitted
@@ -151,6 +153,7 @@ class LiveEngine:
         self.orders: OrderManager  # set by start()
         self._started = False
         self._base = 0  # journal number of the stepper's first decision (a live run goes on)
+        self._journaled = 0  # stepper decision rows written to the journal so far
         self.routing: LiveRouting | None = None
         self.latencies_ms: list[float] = []
         self.alerts: list[Alert] = []
@@ -205,7 +208,8 @@ class LiveEngine:
                 timeframe=self.feed.timeframe.text,
                 version=__version__,
             )
-            started = self.clock.now_ns()
+            run = self.journal.run(self.run_id)
+            started = int(pd.Timestamp(run.started_at).value) if run else self.clock.now_ns()
         self.orders = OrderManager(self.broker, self.journal, self.run_id, prefix=self.mode[0])
         self._started = True
         if isinstance(self.broker, PaperBroker):
@@ -323,8 +327,8 @@ class LiveEngine:
         closed_ns = bars[0].ts + step_ns
         stale = self.feed.realtime and self.clock.now_ns() - closed_ns > self.stale_after_ns
         if self.routing is not None:
-            self.routing.sync()  # what the venue did since the last bar: fills, stops
-            self.routing.take_profits(bars)
+            routing = self.routing
+            self._on_venue(lambda: routing.before_bar(bars))
         step = self.stepper.step(
             [(b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume) for b in bars]
         )
@@ -332,10 +336,13 @@ class LiveEngine:
         if isinstance(self.broker, PaperBroker):
             self.broker.absorb(step)
         withheld = self._withhold_reason(stale)
+        if self.routing is not None:  # live: what an order refers to is written before it
+            self._journal_decisions()
         sent, held = self._send(step, withheld)
         if isinstance(self.broker, PaperBroker):
             protective = self._protect(step)
         self.latencies_ms.append((time.perf_counter() - started) * 1e3)
+        self.orders.positions.mark({b.symbol: b.close for b in bars})  # unrealised P&L
         self._journal(step, bars, held, closed_ns)
         self._last_close_ns = closed_ns
         if not stale:
@@ -347,6 +354,26 @@ class LiveEngine:
             self._risk_event("stale_data", "market data is fresh again")
         self._counts["orders"] += sent + protective
         return step
+
+    @staticmethod
+    def _settle(routing: LiveRouting, symbol: str, order: OrderRow) -> None:
+        """Book a just-placed order's fills, and act on it if its answer said it is done."""
+        routing.sync([symbol])  # a market order is usually done at once
+        if order.status in FINAL:  # done in its answer: never seen open
+            routing.done(order)
+
+    def _on_venue(self, call: Callable[[], object]) -> bool:
+        """Run venue work; a venue that does not answer degrades the engine (entries wait)."""
+        try:
+            call()
+        except BrokerError as exc:
+            first = not self.orders.degraded
+            self.orders.degraded = str(exc)
+            if first:
+                self._raise("venue", f"the venue is not answering ({exc}): no new entries, "
+                            "stops stay on the venue; retrying each bar")  # fmt: skip
+            return False
+        return True
 
     def _withhold_reason(self, stale: bool) -> str | None:
         if self._stop.is_set():
@@ -380,7 +407,9 @@ class LiveEngine:
             if not qty > 0:
                 continue
             if self.routing is not None and action == _EXIT:
-                sent += int(self.routing.exit(s, EXIT, decision=k))
+                if not self._on_venue(partial(self.routing.exit, s, EXIT, decision=k)):
+                    self.stepper.withdraw(s)
+                sent += 1
                 continue
             tag = ENTRY if action in _ENTRIES else EXIT
             request = OrderRequest(self.orders.client_id(tag), symbol, side, "market", qty)
@@ -391,9 +420,7 @@ class LiveEngine:
                 if result.outcome != "placed":
                     self.stepper.withdraw(s)
                 else:
-                    self.routing.sync([symbol])  # a market order is usually done at once
-                    if result.order.status in FINAL:  # done in its answer: never seen open
-                        self.routing.done(result.order)
+                    self._on_venue(partial(self._settle, self.routing, symbol, result.order))
         return sent, held
 
     def _protect(self, step: Step) -> int:
@@ -446,6 +473,19 @@ class LiveEngine:
             log.warning("order %s: %s (%s)", result.order.client_order_id, result.outcome,
                         result.reason)  # fmt: skip
 
+    def _journal_decisions(self) -> None:
+        """Write the decision rows not yet in the journal (numbered on from earlier sessions)."""
+        rows = range(self._journaled, int(self.stepper.run.book.cnt[0]))
+        if not len(rows):
+            return
+        frame = self.stepper.decision_frame(rows)
+        for number, record in zip(frame.index, frame.to_dict("records"), strict=True):
+            entry = {str(k): v for k, v in record.items()}
+            entry["number"] = int(number) + self._base
+            self.journal.record_decision(self.run_id, entry)
+        self._counts["decisions"] += len(frame)
+        self._journaled = rows.stop
+
     def _journal(
         self, step: Step, bars: list[ClosedBar], held: list[tuple[int, str]], closed_ns: int
     ) -> None:
@@ -454,13 +494,7 @@ class LiveEngine:
         for b in bars:
             journal.record_bar(run_id, symbol=b.symbol, time=b.ts, open=b.open, high=b.high,
                                low=b.low, close=b.close, volume=b.volume)  # fmt: skip
-        if len(step.decisions):
-            frame = self.stepper.decision_frame(step.decisions)
-            for number, record in zip(frame.index, frame.to_dict("records"), strict=True):
-                entry = {str(k): v for k, v in record.items()}
-                entry["number"] = int(number) + self._base  # on from the run's earlier sessions
-                journal.record_decision(run_id, entry)
-            self._counts["decisions"] += len(frame)
+        self._journal_decisions()
         di, df = self.stepper.decision_rows(step.decisions)
         for k, why in held:
             i = k - step.decisions.start

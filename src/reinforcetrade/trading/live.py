@@ -114,12 +114,18 @@ class LiveRouting:
         """Book new fills and order states from the venue; act on orders that are done."""
         for symbol in symbols or self.symbols:
             self.orders.sync_fills(symbol, since_ns=self.since_ns)
+        self.orders.degraded = None  # the venue answers again
         for row in self.journal.open_orders(self.orders.run_id):
             if row.status == "pending" or (symbols and row.symbol not in symbols):
                 continue
             booked = self.orders.book(self.broker.fetch_order(row.symbol, row.client_order_id))
             if booked.status in FINAL:
                 self.done(booked)
+
+    def before_bar(self, bars: Sequence[ClosedBar]) -> None:
+        """Catch up with the venue before deciding on a bar: fills, stops, take-profits."""
+        self.sync()
+        self.take_profits(bars)
 
     def on_fill(self, fill: BrokerFill, order: OrderRow | None) -> None:
         """Book one new execution into the loop's account."""
@@ -132,9 +138,8 @@ class LiveRouting:
                        f"({fill.trade_id}); the position is checked at the next start")  # fmt: skip
             return
         decision, code = self._decision_of(order), 0
-        if role in (STOP_TAG, TAKE_TAG):
+        if role in (STOP_TAG, TAKE_TAG) and order is not None:
             code = int(ExitReason.STOP_LOSS if role == STOP_TAG else ExitReason.TAKE_PROFIT)
-            assert order is not None
             if order.client_order_id not in self._exits:
                 row = self.stepper.record_exit(s, code, abs(self._held(s)))
                 self._exits[order.client_order_id] = row
@@ -248,11 +253,16 @@ class LiveRouting:
             ) from exc
         finally:
             self.orders.on_fill = self.on_fill
-        ours = {o.client_order_id for o in self.journal.orders_by_client_id(
-            run_id=self.orders.run_id).values()}  # fmt: skip
-        holdings = _holdings([f for f in fills if f.client_order_id in ours])
+        rows = self.journal.orders_by_client_id(run_id=self.orders.run_id).values()
+        ours = {o.client_order_id for o in rows} | {o.exchange_order_id for o in rows}
+        ours.discard(None)
+        mine = [f for f in fills if f.client_order_id in ours or f.exchange_order_id in ours]
+        holdings = _holdings(mine)
         for s, symbol in enumerate(self.symbols):
             held = holdings.get(symbol, Holding(0.0, math.nan))
+            largest = max((f.quantity for f in mine if f.symbol == symbol), default=0.0)
+            if abs(held.quantity) <= DUST_SHARE * largest:  # a closing order's leftover
+                held = Holding(0.0, math.nan)
             base = symbol.split("/")[0]
             venue = float(balances.get(base, 0.0))
             if held.quantity > 0 and venue < held.quantity * (1 - _DUST):
@@ -283,6 +293,11 @@ class LiveRouting:
             notes.append(f"{symbol}: position of {self._held(s):g} kept, its stop stays")
             return
         stop = entry[0] if entry else math.nan
+        if not math.isfinite(stop):  # the entry's decision never reached the journal
+            held = self._held(s)
+            average = float(self.stepper.run.book.pos_f[s, ENTRY_PX])
+            risk = self.stepper.strategy.settings.risk
+            stop, _ = stop_prices(1 if held > 0 else -1, average, risk.stop_loss, math.nan)
         notes.append(f"{symbol}: position of {self._held(s):g} had no stop; placing one")
         self.alert("stop_replaced", f"{symbol}: no stop on the venue for the position; placed")
         self.protect(s, -1, stop=stop)

@@ -16,21 +16,22 @@ from typing import Any
 import ccxt
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reinforcetrade.config import Settings  # noqa: E402
-from reinforcetrade.data import generate_market  # noqa: E402
-from reinforcetrade.storage import Journal  # noqa: E402
-from reinforcetrade.strategies import MultiAgentStrategy  # noqa: E402
-from reinforcetrade.trading.ccxt_broker import CcxtBroker  # noqa: E402
-from reinforcetrade.trading.engine import Alert, LiveEngine  # noqa: E402
-from reinforcetrade.trading.feeds import ClosedBar, ReplayFeed  # noqa: E402
+from reinforcetrade.config import Settings
+from reinforcetrade.core.clock import FixedClock
+from reinforcetrade.data import generate_market
+from reinforcetrade.storage import Journal
+from reinforcetrade.strategies import MultiAgentStrategy
+from reinforcetrade.trading.ccxt_broker import CcxtBroker
+from reinforcetrade.trading.engine import Alert, LiveEngine
+from reinforcetrade.trading.feeds import ClosedBar, ReplayFeed
 
 SYMBOL = "BTC/USDT"
 HOUR_NS = 3_600 * 10**9
 BARS = 1_300
 CANARY_KEY = "CANARYKEY-7f3a9c1e5b2d"
-CANARY_SECRET = "CANARYSECRET-0d4e8b6a2c9f"
+CANARY_SECRET = "CANARYSECRET-0d4e8b6a2c9f"  # noqa: S105 - a canary, planted to be looked for
 
 
 def frame(bars: int = BARS) -> pd.DataFrame:
@@ -103,10 +104,11 @@ def drive(live: LiveEngine, venue: Any, data: pd.DataFrame, start: int, stop: in
 
 def child_main() -> None:
     """The engine process of the crash tests: drive bars up to one, then wait to be killed."""
-    config, url, stop = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    config, url, stop, now = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
     data = frame()
-    with Journal(url) as journal:
-        live = engine(journal, config, data)
+    clock = FixedClock(int(now))  # the venue's time, as the parent's journal keeps it
+    with Journal(url, clock=clock) as journal:
+        live = engine(journal, config, data, clock=clock)
         live.start()
         drive(live, None, data, 0, stop)
         print("done", flush=True)
