@@ -83,6 +83,14 @@ def venue_orders(venue: FakeBinanceExchange, kind: str) -> list[Any]:
     return [o for o in venue.orders() if o.type == kind]
 
 
+def stopped_in_a_position(journal: Journal, venue: FakeBinanceExchange) -> LiveEngine:
+    """Trade up to the first entry's fill, then stop the engine (its stop left on the venue)."""
+    first = start(journal, venue)
+    ls.drive(first, venue, data(), 0, entry() + 1)
+    first.shutdown("stopped")
+    return first
+
+
 def test_a_live_session_books_the_venues_fills_and_protects_each_entry(
     venue: FakeBinanceExchange, journal: Journal
 ) -> None:
@@ -133,9 +141,7 @@ def test_a_refused_stop_exits_the_position_and_alerts(
 def test_a_stop_that_fills_while_down_is_booked_at_restart(
     venue: FakeBinanceExchange, journal: Journal
 ) -> None:
-    first = start(journal, venue)
-    ls.drive(first, venue, data(), 0, entry() + 1)
-    first.shutdown("stopped")
+    first = stopped_in_a_position(journal, venue)
     (stop,) = venue_orders(venue, "STOP_LOSS_LIMIT")
     venue.set_price(ls.SYMBOL, round(float(stop.stop_price) * 0.999, 2))  # triggers, fills
     assert venue.order(stop.client_id).status == "FILLED"
@@ -153,10 +159,8 @@ def test_a_stop_that_fills_while_down_is_booked_at_restart(
 def test_a_restart_keeps_the_position_and_its_stop(
     venue: FakeBinanceExchange, journal: Journal
 ) -> None:
-    first = start(journal, venue)
-    ls.drive(first, venue, data(), 0, entry() + 1)
+    first = stopped_in_a_position(journal, venue)
     position = held(first)
-    first.shutdown("stopped")
     again = start(journal, venue)
     assert held(again) == pytest.approx(position)
     (stop,) = venue_orders(venue, "STOP_LOSS_LIMIT")
@@ -170,9 +174,7 @@ def test_a_restart_keeps_the_position_and_its_stop(
 def test_a_failed_query_at_start_is_never_read_as_flat(
     venue: FakeBinanceExchange, journal: Journal
 ) -> None:
-    first = start(journal, venue)
-    ls.drive(first, venue, data(), 0, entry() + 1)
-    first.shutdown("stopped")
+    first = stopped_in_a_position(journal, venue)
     venue.script("GET /api/v3/myTrades", *[Maintenance()] * 4)
     with pytest.raises(ReconciliationError, match="unknown"):
         start(journal, venue)
@@ -186,9 +188,7 @@ def test_a_failed_query_at_start_is_never_read_as_flat(
 def test_a_venue_holding_less_than_the_journal_halts(
     venue: FakeBinanceExchange, journal: Journal
 ) -> None:
-    first = start(journal, venue)
-    ls.drive(first, venue, data(), 0, entry() + 1)
-    first.shutdown("stopped")
+    first = stopped_in_a_position(journal, venue)
     other = ccxt.binance({**config(venue), "apiKey": "someone", "secret": "else"})
     (stop,) = venue_orders(venue, "STOP_LOSS_LIMIT")
     other.cancel_order(None, ls.SYMBOL, {"origClientOrderId": stop.client_id})
