@@ -174,7 +174,7 @@ def test_a_restart_keeps_the_position_and_its_stop(
 def test_a_failed_query_at_start_is_never_read_as_flat(
     venue: FakeBinanceExchange, journal: Journal
 ) -> None:
-    first = stopped_in_a_position(journal, venue)
+    stopped_in_a_position(journal, venue)
     venue.script("GET /api/v3/myTrades", *[Maintenance()] * 4)
     with pytest.raises(ReconciliationError, match="unknown"):
         start(journal, venue)
@@ -188,7 +188,7 @@ def test_a_failed_query_at_start_is_never_read_as_flat(
 def test_a_venue_holding_less_than_the_journal_halts(
     venue: FakeBinanceExchange, journal: Journal
 ) -> None:
-    first = stopped_in_a_position(journal, venue)
+    stopped_in_a_position(journal, venue)
     other = ccxt.binance({**config(venue), "apiKey": "someone", "secret": "else"})
     (stop,) = venue_orders(venue, "STOP_LOSS_LIMIT")
     other.cancel_order(None, ls.SYMBOL, {"origClientOrderId": stop.client_id})
