@@ -17,7 +17,6 @@ per journal (`storage.locks`); paper and live never share a journal.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import signal
 import socket
@@ -36,7 +35,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from reinforcetrade import __version__
-from reinforcetrade.backtesting.records import D_ACTION, D_EXIT, D_QTY, D_STOP, D_SYMBOL, D_TAKE
+from reinforcetrade.backtesting.records import D_ACTION, D_EXIT, D_QTY, D_SYMBOL
 from reinforcetrade.backtesting.stepper import BarStepper, Step
 from reinforcetrade.config import Settings
 from reinforcetrade.core.clock import Clock, WallClock
@@ -51,7 +50,8 @@ from reinforcetrade.trading.broker import Broker, BrokerError, OrderRequest, Ord
 from reinforcetrade.trading.feeds import ClosedBar, Feed
 from reinforcetrade.trading.live import ENTRY, EXIT, FINAL, LiveRouting, ReconciliationError
 from reinforcetrade.trading.orders import OrderManager, Submitted
-from reinforcetrade.trading.paper import PaperBroker
+from reinforcetrade.trading.paper import PaperBroker, protect_entries
+from reinforcetrade.trading.recorder import BarRecorder
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class LiveEngine:
         self.orders: OrderManager  # set by start()
         self._started = False
         self._base = 0  # journal number of the stepper's first decision (a live run goes on)
-        self._journaled = 0  # stepper decision rows written to the journal so far
+        self._recorder: BarRecorder | None = None
         self.routing: LiveRouting | None = None
         self.latencies_ms: list[float] = []
         self.alerts: list[Alert] = []
@@ -164,7 +164,7 @@ class LiveEngine:
         self._state = "active"
         self._last_close_ns: int | None = None
         self._caught_up = not feed.realtime  # history first: its bars are old, not stale
-        self._counts = {"decisions": 0, "orders": 0, "fills": 0}
+        self._counts = {"orders": 0}
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> int:
@@ -212,6 +212,8 @@ class LiveEngine:
             started = int(pd.Timestamp(run.started_at).value) if run else self.clock.now_ns()
         self.orders = OrderManager(self.broker, self.journal, self.run_id, prefix=self.mode[0])
         self._started = True
+        self._recorder = BarRecorder(self.journal, self.stepper, self.orders, self.clock,
+                                     self._base)  # fmt: skip
         if isinstance(self.broker, PaperBroker):
             self.broker.attach(self.stepper, str(self.run_id))
             return
@@ -236,6 +238,13 @@ class LiveEngine:
             return None
         last = mine.sort_values("id").iloc[-1]
         return int(last["id"]), int(pd.Timestamp(last["started_at"]).value)
+
+    @property
+    def recorder(self) -> BarRecorder:
+        """Return the journal writer of the session (after `start`)."""
+        if self._recorder is None:
+            raise RuntimeError("start() the engine first")
+        return self._recorder
 
     def request_stop(self, reason: str = "stop requested") -> None:
         """Ask the engine to stop after the bar in hand (safe from a signal handler)."""
@@ -290,9 +299,10 @@ class LiveEngine:
         return EngineSummary(
             run_id=self.run_id,
             bars=self.stepper.t,
-            decisions=self._counts["decisions"],
+            decisions=self._recorder.counts["decisions"] if self._recorder else 0,
             orders=self._counts["orders"],
-            fills=self._counts["fills"],
+            fills=(self._recorder.counts["fills"] if self._recorder else 0)
+            + (self.routing.fills if self.routing else 0),
             state=self._state,
             stopped=stopped,
             latencies_ms=np.asarray(self.latencies_ms, dtype=np.float64),
@@ -337,10 +347,12 @@ class LiveEngine:
             self.broker.absorb(step)
         withheld = self._withhold_reason(stale)
         if self.routing is not None:  # live: what an order refers to is written before it
-            self._journal_decisions()
+            self.recorder.decisions()
         sent, held = self._send(step, withheld)
         if isinstance(self.broker, PaperBroker):
-            protective = self._protect(step)
+            protective, refused = protect_entries(self.stepper, self.orders, step, self._base)
+            for why in refused:
+                self._raise("stop_rejected", why)
         self.latencies_ms.append((time.perf_counter() - started) * 1e3)
         self.orders.positions.mark({b.symbol: b.close for b in bars})  # unrealised P&L
         self._journal(step, bars, held, closed_ns)
@@ -423,111 +435,17 @@ class LiveEngine:
                     self._on_venue(partial(self._settle, self.routing, symbol, result.order))
         return sent, held
 
-    def _protect(self, step: Step) -> int:
-        """Place a stop and a take-profit for each entry that filled this bar; return how many."""
-        fills = self.stepper.run.book.fill_i
-        placed = 0
-        for k in step.fills:
-            decision = int(fills[k, 3])
-            if decision < 0:
-                continue
-            di, df = self.stepper.decision_rows(range(decision, decision + 1))
-            if int(di[0, D_ACTION]) not in _ENTRIES or k != self._first_fill(step, decision):
-                continue
-            s = int(di[0, D_SYMBOL])
-            symbol = self.stepper.symbols[s]
-            qty = sum(
-                float(self.stepper.run.book.fill_f[j, 0])
-                for j in step.fills
-                if int(fills[j, 3]) == decision
-            )
-            side: OrderSide = "sell" if int(di[0, D_ACTION]) == int(Action.ENTER_LONG) else "buy"
-            stop, take = float(df[0, D_STOP]), float(df[0, D_TAKE])
-            if math.isfinite(stop):
-                request = OrderRequest(
-                    self.orders.client_id(), symbol, side, "stop", qty, stop_price=stop,
-                    reduce_only=True,
-                )  # fmt: skip
-                result = self.orders.submit(request, decision=decision + self._base)
-                placed += 1
-                if result.outcome != "placed":
-                    self._raise("stop_rejected", f"{symbol}: the stop was not placed: "
-                                f"{result.reason}")  # fmt: skip
-                elif result.order.status == "filled":
-                    continue  # the stop already triggered inside the entry's bar
-            if math.isfinite(take):
-                request = OrderRequest(
-                    self.orders.client_id(), symbol, side, "limit", qty, price=take,
-                    reduce_only=True,
-                )  # fmt: skip
-                self._report(self.orders.submit(request, decision=decision + self._base))
-                placed += 1
-        return placed
-
-    def _first_fill(self, step: Step, decision: int) -> int:
-        fills = self.stepper.run.book.fill_i
-        return next(k for k in step.fills if int(fills[k, 3]) == decision)
-
     def _report(self, result: Submitted) -> None:
         if result.outcome not in ("placed",):
             log.warning("order %s: %s (%s)", result.order.client_order_id, result.outcome,
                         result.reason)  # fmt: skip
 
-    def _journal_decisions(self) -> None:
-        """Write the decision rows not yet in the journal (numbered on from earlier sessions)."""
-        rows = range(self._journaled, int(self.stepper.run.book.cnt[0]))
-        if not len(rows):
-            return
-        frame = self.stepper.decision_frame(rows)
-        for number, record in zip(frame.index, frame.to_dict("records"), strict=True):
-            entry = {str(k): v for k, v in record.items()}
-            entry["number"] = int(number) + self._base
-            self.journal.record_decision(self.run_id, entry)
-        self._counts["decisions"] += len(frame)
-        self._journaled = rows.stop
-
     def _journal(
         self, step: Step, bars: list[ClosedBar], held: list[tuple[int, str]], closed_ns: int
     ) -> None:
-        """Write what the bar produced: bars, decisions, withheld entries, fills, state."""
-        journal, run_id = self.journal, self.run_id
-        for b in bars:
-            journal.record_bar(run_id, symbol=b.symbol, time=b.ts, open=b.open, high=b.high,
-                               low=b.low, close=b.close, volume=b.volume)  # fmt: skip
-        self._journal_decisions()
-        di, df = self.stepper.decision_rows(step.decisions)
-        for k, why in held:
-            i = k - step.decisions.start
-            s = int(di[i, D_SYMBOL])
-            journal.record_order(
-                {
-                    "client_order_id": self.orders.client_id(),
-                    "run_id": run_id,
-                    "decision_number": k + self._base,
-                    "symbol": self.stepper.symbols[s],
-                    "side": "buy" if int(di[i, D_ACTION]) == int(Action.ENTER_LONG) else "sell",
-                    "type": "market",
-                    "qty": float(df[i, D_QTY]),
-                    "status": "rejected",
-                    "reason": f"withheld by the engine: {why}",
-                }
-            )
-        touched = {self.stepper.symbols[int(self.stepper.run.book.fill_i[k, 1])]
-                   for k in step.fills}  # fmt: skip
-        if self.routing is None:  # paper: the simulator's fills are booked here
-            for symbol in sorted(touched):
-                self._counts["fills"] += self.orders.sync_fills(symbol, since_ns=bars[0].ts)
-            for row in journal.open_orders(run_id):
-                if row.status != "pending":
-                    self.orders.book(self.broker.fetch_order(row.symbol, row.client_order_id))
-            for symbol in sorted(touched):
-                self._book_position(symbol)
-        t = step.t
-        track = self.stepper.run.track
-        journal.record_equity(run_id, time=closed_ns, equity=float(track.equity[t]),
-                              cash=float(track.cash[t]),
-                              exposure=float(np.abs(track.exposure[:, t]).sum()))  # fmt: skip
-        state = _STATE_WORDS[int(track.state[t])]
+        """Write what the bar produced, and act on a change of the risk state."""
+        self.recorder.bar(step, bars, held, closed_ns, paper=self.routing is None)
+        state = _STATE_WORDS[int(self.stepper.run.track.state[step.t])]
         if state != self._state:
             self._state = state
             why = {"halted": "drawdown beyond risk.max_drawdown_halt",
@@ -538,18 +456,6 @@ class LiveEngine:
                 self._raise("halted", f"trading HALTED: {why}")
         if self._lock is not None:
             self._lock.heartbeat()
-
-    def _book_position(self, symbol: str) -> None:
-        position = self.orders.positions.position(symbol)
-        if position.quantity == 0.0:
-            if any(p.symbol == symbol for p in self.journal.positions(self.run_id)):
-                self.journal.upsert_position(self.run_id, symbol, qty=0.0,
-                                             realised_pnl=position.realised_pnl,
-                                             closed_at=self.clock.now_ns())  # fmt: skip
-            return
-        self.journal.upsert_position(self.run_id, symbol, qty=position.quantity,
-                                     avg_price=position.average_price,
-                                     realised_pnl=position.realised_pnl)  # fmt: skip
 
     # -- stale data, alerts, risk events ------------------------------------------------------
     def _check_silence(self) -> None:

@@ -102,6 +102,7 @@ class LiveRouting:
         self.base = decision_base  # journal decision number of the stepper's decision 0
         self.since_ns: int | None = None
         self._exits: dict[str, int] = {}  # a stop/take order's exit decision row
+        self.fills = 0  # executions booked into the loop's account
         orders.on_fill = self.on_fill
 
     @property
@@ -148,6 +149,7 @@ class LiveRouting:
             di, _ = self.stepper.decision_rows(range(decision, decision + 1))
             code = int(di[0, D_EXIT])
         self.stepper.book_fill(s, net_quantity(fill), fill.price, quote_fee(fill), decision, code)
+        self.fills += 1
 
     def done(self, row: OrderRow) -> None:
         """Act on an order the venue is done with."""

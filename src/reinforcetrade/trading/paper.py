@@ -19,8 +19,9 @@ import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from reinforcetrade.backtesting.records import D_ACTION, D_STOP, D_SYMBOL, D_TAKE
 from reinforcetrade.backtesting.stepper import BarStepper, Step
-from reinforcetrade.core.codes import ExitReason
+from reinforcetrade.core.codes import Action, ExitReason
 from reinforcetrade.simulation.account import (
     F_COMMISSION,
     F_DECISION,
@@ -42,9 +43,11 @@ from reinforcetrade.trading.broker import (
     OrderNotFound,
     OrderRejected,
     OrderRequest,
+    OrderSide,
     OrderState,
     VenueStatus,
 )
+from reinforcetrade.trading.orders import OrderManager
 
 Role = Literal["decision", "stop", "take"]
 _INTRABAR = {int(ExitReason.STOP_LOSS): "stop", int(ExitReason.TAKE_PROFIT): "take"}
@@ -282,3 +285,43 @@ class PaperBroker:
             return self.stepper.symbols.index(symbol)
         except ValueError:
             raise OrderRejected(f"paper: {symbol} is not one of {self.stepper.symbols}") from None
+
+
+def protect_entries(
+    stepper: BarStepper, orders: OrderManager, step: Step, base: int
+) -> tuple[int, list[str]]:
+    """Place a stop and a take-profit for each entry that filled in a step.
+
+    Returns how many orders were placed and why any stop was refused. `base` is the journal
+    number of the stepper's decision 0.
+    """
+    book = stepper.run.book
+    filled: dict[int, float] = {}  # entry decision -> quantity filled this step
+    for k in step.fills:
+        decision = int(book.fill_i[k, F_DECISION])
+        if decision >= 0:
+            filled[decision] = filled.get(decision, 0.0) + float(book.fill_f[k, F_QTY])
+    placed, refused = 0, []
+    for decision, qty in filled.items():
+        di, df = stepper.decision_rows(range(decision, decision + 1))
+        action = int(di[0, D_ACTION])
+        if action not in (int(Action.ENTER_LONG), int(Action.ENTER_SHORT)):
+            continue
+        symbol = stepper.symbols[int(di[0, D_SYMBOL])]
+        side: OrderSide = "sell" if action == int(Action.ENTER_LONG) else "buy"
+        stop, take = float(df[0, D_STOP]), float(df[0, D_TAKE])
+        if math.isfinite(stop):
+            request = OrderRequest(orders.client_id(), symbol, side, "stop", qty,
+                                   stop_price=stop, reduce_only=True)  # fmt: skip
+            result = orders.submit(request, decision=decision + base)
+            placed += 1
+            if result.outcome != "placed":
+                refused.append(f"{symbol}: the stop was not placed: {result.reason}")
+            elif result.order.status == "filled":
+                continue  # the stop already triggered inside the entry's bar
+        if math.isfinite(take):
+            request = OrderRequest(orders.client_id(), symbol, side, "limit", qty, price=take,
+                                   reduce_only=True)  # fmt: skip
+            orders.submit(request, decision=decision + base)
+            placed += 1
+    return placed, refused
