@@ -123,3 +123,20 @@ def test_the_stream_hands_over_closed_bars_and_survives_a_drop() -> None:
             assert later[0].ts == 1_767_225_660_000_000_000
         finally:
             feed.close()
+
+
+def test_a_chain_feed_plays_history_then_goes_on() -> None:
+    from reinforcetrade.trading.feeds import ChainFeed
+
+    frame = generate_market(["BTC/USDT"], bars=10, seed=1).frames["BTC/USDT"]
+    chain = ChainFeed(
+        ReplayFeed({"BTC/USDT": frame.iloc[:6]}), ReplayFeed({"BTC/USDT": frame.iloc[6:]})
+    )
+    times = []
+    while (bars := chain.next_bars(0.0)) is not None:
+        times.append(bars[0].ts)
+    assert times == [int(t.value) for t in frame.index]
+    assert chain.finished
+    assert not chain.realtime  # as real time as its second feed
+    with pytest.raises(UserInputError, match="same symbols"):
+        ChainFeed(ReplayFeed({"BTC/USDT": frame}), ReplayFeed({"ETH/USDT": frame}))

@@ -37,6 +37,7 @@ def _feed(
     from reinforcetrade.trading.feeds import (
         CcxtPollingFeed,
         CcxtStreamFeed,
+        ChainFeed,
         ReplayFeed,
         parse_speed,
     )
@@ -51,15 +52,22 @@ def _feed(
         wanted = tuple(symbols or cfg.symbols)
         history = CcxtHistory(settings.data)
         venue = history.exchange(exchange)
-        if cfg.feed == "stream":
-            import ccxt.pro
-
-            streamer = getattr(ccxt.pro, exchange)(
-                {"enableRateLimit": True, "urls": venue.urls} if venue.urls else {}
-            )
-            return CcxtStreamFeed(streamer, wanted, tf)
         step = pd.Timedelta(tf).value
         start = (pd.Timestamp.now(tz="UTC").value // step - cfg.history_bars) * step
+        if cfg.feed == "stream":  # the history over REST first, then the websocket's bars
+            import ccxt.pro
+
+            frames = {
+                s: history.fetch(
+                    s, timeframe=tf, since=start // 1_000_000, limit=None, exchange=venue
+                )
+                for s in wanted
+            }
+            resume = max(int(f.index[-1].value) for f in frames.values() if len(f)) + step
+            streamer = getattr(ccxt.pro, exchange)({"urls": venue.urls})
+            return ChainFeed(
+                ReplayFeed(frames), CcxtStreamFeed(streamer, wanted, tf, start_ns=resume)
+            )
         return CcxtPollingFeed(
             history, venue, wanted, tf, start_ns=start, poll_seconds=cfg.poll_seconds
         )

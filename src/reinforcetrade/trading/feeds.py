@@ -174,6 +174,55 @@ class ReplayFeed(_Bars):
         self._finished = True
 
 
+class ChainFeed:
+    """One feed after another: recorded history first (to warm the agents up), then live bars.
+
+    Real time as the second feed is: the history's bars are old, so an engine treats them as
+    catching up (decided on, never traded).
+    """
+
+    def __init__(self, first: Feed, then: Feed) -> None:
+        if (first.symbols, first.timeframe) != (then.symbols, then.timeframe):
+            raise UserInputError(
+                f"chained feeds must serve the same symbols and timeframe, got "
+                f"{first.symbols} {first.timeframe} and {then.symbols} {then.timeframe}"
+            )
+        self.first, self.then = first, then
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """Return the symbols the feeds serve."""
+        return self.then.symbols
+
+    @property
+    def timeframe(self) -> Timeframe:
+        """Return the bar length."""
+        return self.then.timeframe
+
+    @property
+    def realtime(self) -> bool:
+        """Return whether the second feed is real time."""
+        return self.then.realtime
+
+    @property
+    def finished(self) -> bool:
+        """Return True once both feeds are done."""
+        return self.first.finished and self.then.finished
+
+    def next_bars(self, timeout: float) -> list[ClosedBar] | None:
+        """Return the first feed's next bars while it has any, then the second's."""
+        if not self.first.finished:
+            bars = self.first.next_bars(timeout)
+            if bars is not None:
+                return bars
+        return self.then.next_bars(timeout)
+
+    def close(self) -> None:
+        """Close both feeds."""
+        self.first.close()
+        self.then.close()
+
+
 class Aligner:
     """Collects closed bars per symbol and hands over each time once every symbol is past it."""
 
