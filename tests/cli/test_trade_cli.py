@@ -104,3 +104,35 @@ def test_trade_live_on_a_local_exchange(
     code, _, err = cli(capsys, "trade", "--live", "--journal", url)
     assert code == 2
     assert "--exchange" in err
+
+
+@pytest.mark.network
+def test_alerts_test_reports_each_channel(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fakes import FakeServer, Reply, ServerError
+
+    with FakeServer() as hooks:
+        hooks.route("POST", "/hook", lambda _request: Reply.json({"ok": True}))
+        code, _, err = cli(capsys, "alerts", "test")
+        assert code == 2
+        assert "alerts.enabled" in err
+        monkeypatch.setenv("RT_ALERTS__ENABLED", "true")
+        monkeypatch.setenv("RT_ALERTS__CHANNELS", '["log", "webhook"]')
+        monkeypatch.setenv("RT_ALERTS__WEBHOOK_URL", f"{hooks.url}/hook")
+        code, out, err = cli(capsys, "alerts", "test")
+        assert code == 0, err
+        assert "webhook" in out
+        assert "ok" in out
+        (delivered,) = hooks.requests_to("/hook")
+        assert json.loads(delivered.body)["title"] == "ReinforceTrade test alert"
+        hooks.script("/hook", ServerError())
+        code, out, _ = cli(capsys, "alerts", "test")
+        assert code == 1
+        assert "/hook" not in out  # the webhook URL is a secret
+
+
+def test_trade_on_oanda_needs_its_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "trade", "--live", "--broker", "oanda", "--max-bars", "1")
+    assert code == 2
+    assert "trading.oanda_account_id and trading.oanda_token" in err

@@ -14,13 +14,15 @@ subclasses it and registers its routes.
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol, Self
+from typing import Any, Final, Protocol, Self
 from urllib.parse import parse_qsl, urlsplit
 
 
@@ -58,6 +60,16 @@ class Reply:
     def text(cls, status: int, text: str, content_type: str = "text/html") -> Reply:
         """Return a plain-text or HTML reply (what gateways send on errors)."""
         return cls(status, text.encode(), content_type=content_type)
+
+
+#: what a fault returns to reset the connection instead of answering
+DROPPED: Final[Reply] = Reply(0, b"", content_type="")
+
+
+def reset(handler: BaseHTTPRequestHandler) -> None:
+    """Close the connection with a TCP reset instead of an answer."""
+    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    handler.close_connection = True
 
 
 Answer = Callable[[Request], Reply]
@@ -283,7 +295,11 @@ class FakeServer:
         return handler(request) if handler is not None else self.not_found(request)
 
     def handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
-        """Record the request, play its scripted step if any, and send the reply."""
+        """Record the request, play its step ("METHOD path" script first, then "path"), reply.
+
+        A venue may take a request over entirely (a stream) in `serve_raw`; a fault answering
+        `DROPPED` resets the connection instead of replying.
+        """
         parts = urlsplit(handler.path)
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
@@ -291,14 +307,30 @@ class FakeServer:
         request = Request(method, parts.path, dict(parse_qsl(parts.query)), body, headers)
         with self._lock:
             self._requests.append(request)
-            script = self._scripts.get(request.path)
-            step = script.steps.popleft() if script and script.steps else None
+            step = self._next_step(f"{method} {request.path}", request.path)
+        if step is None and self.serve_raw(handler, request):
+            return
         try:
             reply = step.apply(request, self.answer, self) if step else self.answer(request)
         except Exception:
             self.errors.append(traceback.format_exc())
             reply = Reply.text(500, "fake server error", "text/plain")
-        self._send(handler, reply)
+        if reply is DROPPED:
+            reset(handler)
+        else:
+            self._send(handler, reply)
+
+    def serve_raw(self, handler: BaseHTTPRequestHandler, request: Request) -> bool:
+        """Serve a request by writing to the connection directly; return True if it did."""
+        return False
+
+    def _next_step(self, *keys: str) -> Fault | None:
+        """Pop the next scripted step of the first key that has one (caller holds the lock)."""
+        for key in keys:
+            script = self._scripts.get(key)
+            if script is not None and script.steps:
+                return script.steps.popleft()
+        return None
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, reply: Reply) -> None:

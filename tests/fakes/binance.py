@@ -22,21 +22,17 @@ The trading venue (`binance_trading.py`) builds on this class.
 
 from __future__ import annotations
 
-import socket
-import struct
 import threading
-import traceback
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import numpy as np
 import numpy.typing as npt
 
-from fakes import Answer, FakeServer, Fault, Reply, Request
+from fakes import DROPPED, Answer, FakeServer, Reply, Request
 from reinforcetrade.core.clock import Clock
 
 HOUR_MS: Final[int] = 3_600_000
@@ -69,7 +65,6 @@ API_PATHS: Final[dict[str, str]] = {
 }  # fmt: skip
 DEPTH_LIMITS: Final[tuple[int, ...]] = (5, 10, 20, 50, 100, 500, 1000, 5000)
 #: The reply a fault returns to have the connection reset instead of answered.
-DROPPED: Final[Reply] = Reply(0, b"", content_type="")
 F8 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int64]
 
@@ -309,35 +304,6 @@ class FakeBinance(FakeServer):
         rows = self.klines(symbol, "1m", limit=1)
         return float(str(rows[-1][4])) if rows else self.markets[symbol].price
 
-    # -- serving ---------------------------------------------------------------------------
-    def handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
-        """Record the request, play its step ("METHOD path" script first, then "path")."""
-        parts = urlsplit(handler.path)
-        length = int(handler.headers.get("Content-Length") or 0)
-        body = handler.rfile.read(length) if length else b""
-        headers = {name.lower(): value for name, value in handler.headers.items()}
-        request = Request(method, parts.path, dict(parse_qsl(parts.query)), body, headers)
-        with self._lock:
-            self._requests.append(request)
-            step = self._next_step(f"{method} {request.path}", request.path)
-        try:
-            reply = step.apply(request, self.answer, self) if step else self.answer(request)
-        except Exception:
-            self.errors.append(traceback.format_exc())
-            reply = Reply.text(500, "fake server error", "text/plain")
-        if reply is DROPPED:
-            _reset(handler)
-        else:
-            self._send(handler, reply)
-
-    def _next_step(self, *keys: str) -> Fault | None:
-        """Pop the next scripted step of the first key that has one (caller holds the lock)."""
-        for key in keys:
-            script = self._scripts.get(key)
-            if script is not None and script.steps:
-                return script.steps.popleft()
-        return None
-
     # -- market data -----------------------------------------------------------------------
     def klines(
         self,
@@ -510,13 +476,6 @@ class FakeBinance(FakeServer):
                 "symbols": [_symbol_info(m) for m in self.markets.values()],
             }
         )  # fmt: skip
-
-
-def _reset(handler: BaseHTTPRequestHandler) -> None:
-    """Close the connection with a TCP reset instead of an answer."""
-    linger = struct.pack("ii", 1, 0)  # on, 0 s: close() sends RST
-    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
-    handler.close_connection = True
 
 
 def _symbol_info(market: SpotMarket) -> dict[str, object]:

@@ -241,6 +241,10 @@ class BarStepper:
         run.grow()
         return int(k)
 
+    def breaker_at(self, t: int) -> npt.NDArray[np.bool_]:
+        """Return which symbols' circuit breaker tripped on bar t."""
+        return np.asarray(self._breaker[:, t], dtype=np.bool_)
+
     def withdraw(self, s: int) -> int:
         """Drop symbol s's pending order (decided but not to be sent); return its decision."""
         pend_i = self._run.pending.pend_i

@@ -25,7 +25,7 @@ from reinforcetrade.cli.optimize_cmds import optimize, walkforward
 from reinforcetrade.cli.report_cmd import report
 from reinforcetrade.cli.rl_cmds import models_app, train
 from reinforcetrade.cli.state import state
-from reinforcetrade.cli.trade_cmds import trade_app
+from reinforcetrade.cli.trade_cmds import alerts_app, trade_app
 from reinforcetrade.core.errors import DataValidationError, UserInputError
 
 app = typer.Typer(
@@ -47,6 +47,7 @@ app.command("optimize")(optimize)
 app.command("walkforward")(walkforward)
 app.add_typer(models_app, name="models")
 app.add_typer(trade_app, name="trade")
+app.add_typer(alerts_app, name="alerts")
 
 
 def _version(value: bool) -> None:

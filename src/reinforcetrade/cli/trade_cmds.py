@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -32,8 +32,12 @@ def _feed(
     exchange: str | None,
     symbols: list[str] | None,
     timeframe: str | None,
+    oanda: Any = None,
 ) -> object:
-    """Return the bar feed the options ask for (the bundled synthetic market by default)."""
+    """Return the bar feed the options ask for (the bundled synthetic market by default).
+
+    `oanda`: an OANDA broker whose candles to trade on.
+    """
     from reinforcetrade.trading.feeds import (
         CcxtPollingFeed,
         CcxtStreamFeed,
@@ -42,8 +46,17 @@ def _feed(
         parse_speed,
     )
 
-    if replay and exchange:
-        raise UserInputError("give either --replay FILE or --exchange NAME, not both")
+    if replay and (exchange or oanda is not None):
+        raise UserInputError("give either --replay FILE or a venue's bars, not both")
+    if oanda is not None:  # OANDA's complete candles, from `history_bars` back
+        from reinforcetrade.trading.oanda_feeds import OandaCandleFeed
+
+        cfg = settings.trading
+        tf = timeframe or cfg.timeframe
+        step = pd.Timedelta(tf).value
+        start = (pd.Timestamp.now(tz="UTC").value // step - cfg.history_bars) * step
+        return OandaCandleFeed(oanda, tuple(symbols or cfg.symbols), tf, start_ns=start,
+                               poll_seconds=cfg.poll_seconds)  # fmt: skip
     if exchange:
         from reinforcetrade.data.history import CcxtHistory
 
@@ -76,26 +89,6 @@ def _feed(
     return ReplayFeed(frames, speed=parse_speed(speed))
 
 
-def live_broker(settings: Settings, exchange: str) -> object:
-    """Return the exchange broker for live trading, with the config's keys (required)."""
-    from reinforcetrade.data.history import build_exchange
-    from reinforcetrade.trading.ccxt_broker import CcxtBroker
-
-    cfg = settings.trading
-    if cfg.api_key is None or cfg.api_secret is None:
-        raise UserInputError(
-            "live trading needs trading.api_key and trading.api_secret in the config (or "
-            "RT_TRADING__API_KEY / RT_TRADING__API_SECRET in the environment)"
-        )
-    keys = {"apiKey": cfg.api_key.get_secret_value(), "secret": cfg.api_secret.get_secret_value()}
-    if cfg.api_password is not None:
-        keys["password"] = cfg.api_password.get_secret_value()
-    venue = build_exchange(settings.data, exchange, keys)
-    if cfg.sandbox:
-        venue.set_sandbox_mode(True)
-    return CcxtBroker(venue)
-
-
 @trade_app.callback()
 def trade(
     ctx: typer.Context,
@@ -115,6 +108,14 @@ def trade(
     speed: Annotated[str, typer.Option("--speed", help="Replay speed: 100x, 1x … or max.")] = "max",
     exchange: Annotated[
         str | None, typer.Option("--exchange", "-e", help="Trade this ccxt exchange's bars.")
+    ] = None,
+    broker_name: Annotated[
+        str | None,
+        typer.Option(
+            "--broker",
+            help="Venue: paper, ccxt:<exchange>, oanda or ib (default: trading.broker); "
+            "ccxt:X is --exchange X. With --paper only its bars are used.",
+        ),
     ] = None,
     symbol: Annotated[
         list[str] | None, typer.Option("--symbol", "-s", help="Symbol (repeat for several).")
@@ -147,25 +148,43 @@ def trade(
     if ctx.invoked_subcommand is not None:
         return
     from reinforcetrade.storage import Journal
+    from reinforcetrade.trading.alerts import AlertRouter
     from reinforcetrade.trading.engine import LiveEngine, Mode, journal_url
+    from reinforcetrade.trading.factory import BrokerFactory
+    from reinforcetrade.trading.monitor import TradeMonitor
     from reinforcetrade.trading.paper import PaperBroker
 
     if paper and live:
         raise UserInputError("give --paper or --live, not both")
     mode: Mode = "live" if live else "paper"
     settings = state.settings(config)
-    if live and (replay or not exchange):
-        raise UserInputError("--live trades an exchange's bars: give --exchange NAME")
-    feed = _feed(settings, replay, speed, exchange, symbol, timeframe)
+    venue = broker_name or settings.trading.broker
+    if venue.startswith("ccxt:"):
+        exchange = exchange or venue[5:]
+    elif exchange:
+        venue = f"ccxt:{exchange}"
+    if live and (replay or venue == "paper"):
+        raise UserInputError(
+            "--live trades a venue's bars: give --exchange NAME or --broker ccxt:NAME|oanda"
+        )
+    if replay and venue != "paper" and not live:
+        venue = "paper"  # a replay's bars, the simulator's fills
+    factory = BrokerFactory(settings)
+    oanda = factory.build("oanda") if venue == "oanda" else None
+    feed = _feed(settings, replay, speed, exchange, symbol, timeframe, oanda)
     strategy = MultiAgentStrategy(use_rl=rl, model=model, settings=settings)
-    broker = live_broker(settings, exchange) if live and exchange else PaperBroker()
+    broker = (oanda or factory.build(venue)) if live else PaperBroker()
     url = journal or journal_url(settings, mode)
-    with Journal(url, password=settings.storage.password) as book:
-        engine = LiveEngine(strategy, feed, broker, book, mode=mode, name=name or mode)  # type: ignore[arg-type]
+    router = AlertRouter.from_settings(settings.alerts)
+    monitor = TradeMonitor(router.publish, name=name or mode)
+    with router, Journal(url, password=settings.storage.password) as book:
+        engine = LiveEngine(strategy, feed, broker, book, mode=mode, name=name or mode,  # type: ignore[arg-type]
+                            observer=monitor)  # fmt: skip
         run_id = engine.start()
         out.print(f"{mode} trading as run {run_id} of {book.name} (Ctrl-C stops)", markup=False)
         summary = engine.run(max_bars=max_bars)
         where = book.name
+        router.flush(timeout=10.0)
     table = Table(title=f"{mode} session {run_id}")
     table.add_column("")
     table.add_column("value", justify="right")
@@ -207,3 +226,30 @@ def resume(
     with Journal(journal or journal_url(settings, mode), password=settings.storage.password) as j:
         event = LiveEngine.resume(j, name, reason=reason, actor=getpass.getuser(), mode=mode)
     out.print(f"{name!r} may trade again (risk event {event}); restart it to resume", markup=False)
+
+
+alerts_app = typer.Typer(help="Alert channels (settings: alerts.*).", no_args_is_help=True)
+
+
+@alerts_app.command("test")
+def alerts_test(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML settings file.", dir_okay=False)
+    ] = None,
+) -> None:
+    """Send a test alert through every configured channel; exit 1 if any fails."""
+    from reinforcetrade.trading.alerts import AlertRouter, send_test_alert
+
+    settings = state.settings(config)
+    if not settings.alerts.enabled:
+        raise UserInputError("alerts are off: set alerts.enabled: true and alerts.channels")
+    with AlertRouter.from_settings(settings.alerts) as router:
+        results = send_test_alert(router)
+    table = Table(title="test alert")
+    table.add_column("channel")
+    table.add_column("result")
+    for channel, result in results.items():
+        table.add_row(channel, result)
+    out.print(table)
+    if any(result != "ok" for result in results.values()):
+        raise typer.Exit(1)

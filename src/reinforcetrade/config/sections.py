@@ -403,6 +403,14 @@ class TradingConfig(Section):
     feed: Literal["poll", "stream"] = Field(
         "poll", description="exchange bars by REST polling or ccxt.pro websocket streams"
     )
+    oanda_account_id: str | None = Field(None, description="OANDA v20 account, e.g. 101-004-…")
+    oanda_token: SecretStr | None = Field(None, description="OANDA v20 personal access token")
+    oanda_environment: Literal["practice", "live"] = "practice"
+    oanda_api_url: str | None = Field(None, description="override the v20 REST URL (tests)")
+    oanda_stream_url: str | None = Field(None, description="override the v20 stream URL (tests)")
+    ib_host: str = Field("127.0.0.1", description="TWS / IB Gateway host")
+    ib_port: int = Field(7497, ge=1, le=65_535, description="7497 paper TWS, 7496 live TWS")
+    ib_client_id: int = Field(17, ge=0, description="this engine's API client id at TWS")
 
 
 class StorageConfig(Section):
@@ -442,3 +450,34 @@ class AlertsConfig(Section):
     email_to: tuple[str, ...] = ()
     slack_webhook_url: SecretStr | None = None
     webhook_url: SecretStr | None = None
+    smtp_sender: str | None = Field(None, description="e-mail From address; default: smtp_user")
+    smtp_starttls: bool = Field(
+        True, description="upgrade the SMTP connection with STARTTLS (required to log in)"
+    )
+    telegram_api_url: str = Field(
+        "https://api.telegram.org",
+        description="Telegram Bot API base URL (a local Bot API server, or a fake in tests)",
+    )
+    channel_min_levels: dict[
+        Literal["log", "email", "telegram", "slack", "webhook"],
+        Literal["info", "warning", "critical"],
+    ] = Field(
+        default_factory=dict,
+        description="a stricter min_level for some channels, e.g. {email: critical}",
+    )
+    rate_limit_window_seconds: float = Field(
+        60.0, gt=0, description="identical alerts within this window become one message"
+    )
+    rate_limit_max: int = Field(
+        20, ge=1, description="messages per window; more are held and sent as one digest"
+    )
+    retry_max_attempts: int = Field(
+        5, ge=1, le=20, description="delivery attempts per message and channel"
+    )
+    retry_backoff_seconds: float = Field(
+        1.0, gt=0, description="wait before the first retry; doubles after each failure"
+    )
+    retry_max_backoff_seconds: float = Field(
+        60.0, gt=0, description="the longest wait between two retries"
+    )
+    timeout_seconds: float = Field(10.0, gt=0, description="per delivery attempt")

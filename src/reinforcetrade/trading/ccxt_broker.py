@@ -9,7 +9,6 @@ writes never are. Error texts are scrubbed of the API key, secret and password.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import Any, TypeVar
 
 import ccxt
 
+from reinforcetrade.core.secrets import redact_loggers, register_secrets, scrub
 from reinforcetrade.trading.broker import (
     BrokerError,
     BrokerFill,
@@ -54,7 +54,7 @@ class CcxtBroker:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.exchange = exchange
-        _LOG_SCRUBBER.add(exchange)
+        register_secrets(*(getattr(exchange, n, None) for n in CREDENTIALS))
         self.read_attempts = read_attempts
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -215,40 +215,11 @@ class CcxtBroker:
 
     def _scrub(self, exc: BaseException) -> str:
         """Return an error's text with every credential replaced by ***."""
-        return _LOG_SCRUBBER.scrub(f"{type(exc).__name__}: {exc}")
-
-
-class _Scrubber(logging.Filter):
-    """Masks known credentials in ccxt's own log records (its debug log prints headers)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def add(self, exchange: Any) -> None:
-        """Remember an exchange's credentials."""
-        for name in CREDENTIALS:
-            value = getattr(exchange, name, None)
-            if isinstance(value, str) and len(value) >= 4:
-                self.secrets.add(value)
-
-    def scrub(self, text: str) -> str:
-        """Return text with every known credential replaced by ***."""
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's message without credentials (never drops it)."""
-        if self.secrets:
-            record.msg, record.args = self.scrub(record.getMessage()), None
-        return True
+        return scrub(f"{type(exc).__name__}: {exc}")
 
 
 CREDENTIALS = ("apiKey", "secret", "password", "uid", "privateKey", "token")
-_LOG_SCRUBBER = _Scrubber()
-for _name in ("ccxt.base.exchange", "ccxt.async_support.base.exchange"):
-    logging.getLogger(_name).addFilter(_LOG_SCRUBBER)
+redact_loggers("ccxt.base.exchange", "ccxt.async_support.base.exchange")  # debug logs headers
 
 
 def _retry_after_text(exc: BaseException) -> float | None:

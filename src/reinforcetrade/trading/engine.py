@@ -22,7 +22,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -46,9 +46,22 @@ from reinforcetrade.storage import Journal
 from reinforcetrade.storage.locks import EngineLock
 from reinforcetrade.storage.rows import OrderRow
 from reinforcetrade.strategies.multi_agent import MultiAgentStrategy
-from reinforcetrade.trading.broker import Broker, BrokerError, OrderRequest, OrderSide
+from reinforcetrade.trading.broker import (
+    Broker,
+    BrokerError,
+    BrokerFill,
+    OrderRequest,
+    OrderSide,
+)
 from reinforcetrade.trading.feeds import ClosedBar, Feed
-from reinforcetrade.trading.live import ENTRY, EXIT, FINAL, LiveRouting, ReconciliationError
+from reinforcetrade.trading.live import (
+    ENTRY,
+    EXIT,
+    FINAL,
+    LiveRouting,
+    ReconciliationError,
+    role_of,
+)
 from reinforcetrade.trading.orders import OrderManager, Submitted
 from reinforcetrade.trading.paper import PaperBroker, protect_entries
 from reinforcetrade.trading.recorder import BarRecorder
@@ -70,6 +83,21 @@ class Alert:
 
     kind: str
     message: str
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    """What the engine saw or did, for monitors: a bar, a fill, an order error, a breaker, an alert.
+
+    ``bar``: close_ns, equity, cash, exposure, state; ``fill``: symbol, side, qty, price, role,
+    client_order_id; ``order``: symbol, type, side, qty, role, client_order_id, outcome (placed,
+    rejected, unavailable, absent, unknown), reason; ``breaker``: symbol; ``alert``: alert (its
+    kind), message. Roles: e entry, x exit, s stop, t take-profit (None: paper's own ids).
+    """
+
+    kind: str
+    time: int  # epoch ns
+    fields: Mapping[str, object]
 
 
 @dataclass(frozen=True)
@@ -125,6 +153,7 @@ class LiveEngine:
         history: int | None = None,
         warmup: int | None = None,
         alert: Callable[[Alert], None] | None = None,
+        observer: Callable[[EngineEvent], None] | None = None,
     ) -> None:
         cfg = strategy.settings.trading
         if mode == "paper" and not isinstance(broker, PaperBroker):
@@ -139,6 +168,7 @@ class LiveEngine:
         self.mode = mode
         self.name = name or mode
         self.alert_sink = alert
+        self.observer = observer  # e.g. a TradeMonitor
         self.stale_after_ns = int(cfg.stale_after_bars * feed.timeframe.nanos)
         self.cancel_on_stop = cfg.open_orders_on_stop == "cancel"
         self.stepper = BarStepper(
@@ -211,11 +241,13 @@ class LiveEngine:
             run = self.journal.run(self.run_id)
             started = int(pd.Timestamp(run.started_at).value) if run else self.clock.now_ns()
         self.orders = OrderManager(self.broker, self.journal, self.run_id, prefix=self.mode[0])
+        self.orders.on_submit = self._on_submit
         self._started = True
         self._recorder = BarRecorder(self.journal, self.stepper, self.orders, self.clock,
                                      self._base)  # fmt: skip
         if isinstance(self.broker, PaperBroker):
             self.broker.attach(self.stepper, str(self.run_id))
+            self.orders.on_fill = self._on_fill(None)
             return
         self.routing = LiveRouting(self.stepper, self.orders, self.broker, self.journal,
                                    self._raise, self._base)  # fmt: skip
@@ -229,6 +261,7 @@ class LiveEngine:
             raise
         for note in notes:
             self._risk_event("reconcile", note)
+        self.orders.on_fill = self._on_fill(self.orders.on_fill)
 
     def _previous_live_run(self) -> tuple[int, int] | None:
         """Return the last live run of this name (id, start in ns), which a restart continues."""
@@ -365,6 +398,13 @@ class LiveEngine:
             self._stale = False
             self._risk_event("stale_data", "market data is fresh again")
         self._counts["orders"] += sent + protective
+        if self.observer is not None:
+            track = self.stepper.run.track
+            self._emit("bar", close_ns=closed_ns, equity=float(track.equity[step.t]),
+                       cash=float(track.cash[step.t]), state=self._state,
+                       exposure=float(np.abs(track.exposure[:, step.t]).sum()))  # fmt: skip
+            for s in np.flatnonzero(self.stepper.breaker_at(step.t)):
+                self._emit("breaker", symbol=self.stepper.symbols[int(s)])
         return step
 
     @staticmethod
@@ -440,6 +480,13 @@ class LiveEngine:
             log.warning("order %s: %s (%s)", result.order.client_order_id, result.outcome,
                         result.reason)  # fmt: skip
 
+    def _on_submit(self, request: OrderRequest, result: Submitted) -> None:
+        """Tell the observer of every order sent, and what became of it."""
+        self._emit("order", symbol=request.symbol, type=request.type, side=request.side,
+                   qty=request.quantity, role=role_of(request.client_order_id),
+                   client_order_id=request.client_order_id, outcome=result.outcome,
+                   reason=result.reason)  # fmt: skip
+
     def _journal(
         self, step: Step, bars: list[ClosedBar], held: list[tuple[int, str]], closed_ns: int
     ) -> None:
@@ -491,6 +538,31 @@ class LiveEngine:
         log.warning("ALERT %s: %s", kind, message)
         if self.alert_sink is not None:
             self.alert_sink(alert)
+        self._emit("alert", alert=kind, message=message)
+
+    def _emit(self, kind: str, **fields: object) -> None:
+        """Tell the observer, if any; an observer's failure never stops trading."""
+        if self.observer is None:
+            return
+        try:
+            self.observer(EngineEvent(kind, self.clock.now_ns(), fields))
+        except Exception:  # a monitor is an onlooker: log, go on
+            log.exception("the engine's observer failed on a %s event", kind)
+
+    def _on_fill(
+        self, inner: Callable[[BrokerFill, OrderRow | None], None] | None
+    ) -> Callable[[BrokerFill, OrderRow | None], None]:
+        """Return a fill hook that books as before, then tells the observer."""
+
+        def hook(fill: BrokerFill, order: OrderRow | None) -> None:
+            if inner is not None:
+                inner(fill, order)
+            cid = None if order is None else order.client_order_id
+            self._emit("fill", symbol=fill.symbol, side=fill.side, qty=fill.quantity,
+                       price=fill.price, role=None if cid is None else role_of(cid),
+                       client_order_id=cid)  # fmt: skip
+
+        return hook
 
     # -- stopping -----------------------------------------------------------------------------
     def _cancel_entries(self) -> None:

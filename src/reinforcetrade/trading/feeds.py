@@ -241,6 +241,11 @@ class Aligner:
             self._queue.setdefault(bar.ts, {})[bar.symbol] = bar
             self.next[bar.symbol] = bar.ts + self.step
 
+    def advance(self, symbol: str, ns: int) -> None:
+        """Record that `symbol` has nothing before `ns` (a quiet market: no bar to wait for)."""
+        with self._lock:
+            self.next[symbol] = max(self.next[symbol], ns)
+
     def ready(self) -> list[ClosedBar] | None:
         """Return the earliest complete time's bars, or None."""
         with self._lock:
@@ -258,28 +263,19 @@ class Aligner:
             self._queue.clear()
 
 
-class CcxtPollingFeed(_Bars):
-    """Closed bars polled from an exchange's REST API (ccxt), every symbol of a time together.
-
-    Each poll asks `CcxtHistory` for the bars that closed since the last one seen (retries,
-    backoff and the closed-bar rule are its own). A time is handed over once every symbol has a
-    closed bar at or after it: a symbol missing at that time had no trades (an exchange gap).
-    """
+class _PollingFeed(_Bars):
+    """A feed that asks a REST API for closed bars every `poll_seconds` (`_poll` says how)."""
 
     def __init__(
         self,
-        history: CcxtHistory,
-        exchange: Any,
         symbols: Sequence[str],
         timeframe: str,
         *,
-        start_ns: int | None = None,
-        poll_seconds: float = 1.0,
-        clock: Clock | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        start_ns: int | None,
+        poll_seconds: float,
+        clock: Clock | None,
+        sleep: Callable[[float], None],
     ) -> None:
-        self.history = history
-        self.exchange = exchange
         super().__init__(symbols, parse_timeframe(timeframe))
         self.poll_seconds = poll_seconds
         self._sleep = sleep
@@ -301,8 +297,38 @@ class CcxtPollingFeed(_Bars):
             waited += pause
 
     def close(self) -> None:
-        """Forget queued bars (the exchange object belongs to the caller)."""
+        """Forget queued bars (the client belongs to the caller)."""
         self._bars.clear()
+
+    def _poll(self) -> None:
+        """Ask for the bars closed since each symbol's last one and queue them."""
+        raise NotImplementedError
+
+
+class CcxtPollingFeed(_PollingFeed):
+    """Closed bars polled from an exchange's REST API (ccxt), every symbol of a time together.
+
+    Each poll asks `CcxtHistory` for the bars that closed since the last one seen (retries,
+    backoff and the closed-bar rule are its own). A time is handed over once every symbol has a
+    closed bar at or after it: a symbol missing at that time had no trades (an exchange gap).
+    """
+
+    def __init__(
+        self,
+        history: CcxtHistory,
+        exchange: Any,
+        symbols: Sequence[str],
+        timeframe: str,
+        *,
+        start_ns: int | None = None,
+        poll_seconds: float = 1.0,
+        clock: Clock | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.history = history
+        self.exchange = exchange
+        super().__init__(symbols, timeframe, start_ns=start_ns, poll_seconds=poll_seconds,
+                         clock=clock, sleep=sleep)  # fmt: skip
 
     def _poll(self) -> None:
         for symbol in self._symbols:
@@ -315,7 +341,25 @@ class CcxtPollingFeed(_Bars):
                 self._bars.add(bar)
 
 
-class CcxtStreamFeed(_Bars):
+class _PushedFeed(_Bars):
+    """A feed whose bars a background thread pushes into its aligner, waking the reader."""
+
+    _bars: Aligner
+    _arrived: threading.Event
+
+    def next_bars(self, timeout: float) -> list[ClosedBar] | None:
+        """Return the next complete time's closed bars, or None if none within `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = self._bars.ready()
+            left = deadline - time.monotonic()
+            if ready is not None or left <= 0:
+                return ready
+            self._arrived.wait(left)
+            self._arrived.clear()
+
+
+class CcxtStreamFeed(_PushedFeed):
     """Closed bars from an exchange's websocket stream (ccxt.pro `watch_ohlcv`).
 
     A background thread runs one watcher per symbol on its own event loop. ccxt.pro keeps each
@@ -350,17 +394,6 @@ class CcxtStreamFeed(_Bars):
             asyncio.run_coroutine_threadsafe(self._watch(symbol), self._loop)
             for symbol in self._symbols
         ]
-
-    def next_bars(self, timeout: float) -> list[ClosedBar] | None:
-        """Return the next complete time's closed bars, or None if none within `timeout` s."""
-        deadline = time.monotonic() + timeout
-        while True:
-            ready = self._bars.ready()
-            left = deadline - time.monotonic()
-            if ready is not None or left <= 0:
-                return ready
-            self._arrived.wait(left)
-            self._arrived.clear()
 
     def close(self) -> None:
         """Stop the watchers, close the exchange's connections and the loop."""

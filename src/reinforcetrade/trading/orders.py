@@ -77,6 +77,7 @@ class OrderManager:
         self._new_id = new_id or (lambda: uuid.uuid4().hex[:20])
         self.degraded: str | None = None  # why the venue is not taking orders, if it is not
         self.on_fill = on_fill
+        self.on_submit: Callable[[OrderRequest, Submitted], None] | None = None
 
     def client_id(self, tag: str = "") -> str:
         """Return a fresh client order id (unique across runs and restarts, ≤ 36 characters).
@@ -87,6 +88,12 @@ class OrderManager:
 
     def submit(self, request: OrderRequest, *, decision: int | None = None) -> Submitted:
         """Record the order, send it once, and book what the venue said (or found out)."""
+        result = self._submit(request, decision)
+        if self.on_submit is not None:
+            self.on_submit(request, result)
+        return result
+
+    def _submit(self, request: OrderRequest, decision: int | None) -> Submitted:
         self.journal.record_order(
             {
                 "client_order_id": request.client_order_id,

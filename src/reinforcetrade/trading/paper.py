@@ -311,7 +311,7 @@ def protect_entries(
         side: OrderSide = "sell" if action == int(Action.ENTER_LONG) else "buy"
         stop, take = float(df[0, D_STOP]), float(df[0, D_TAKE])
         if math.isfinite(stop):
-            request = OrderRequest(orders.client_id(), symbol, side, "stop", qty,
+            request = OrderRequest(orders.client_id("s"), symbol, side, "stop", qty,
                                    stop_price=stop, reduce_only=True)  # fmt: skip
             result = orders.submit(request, decision=decision + base)
             placed += 1
@@ -320,7 +320,7 @@ def protect_entries(
             elif result.order.status == "filled":
                 continue  # the stop already triggered inside the entry's bar
         if math.isfinite(take):
-            request = OrderRequest(orders.client_id(), symbol, side, "limit", qty, price=take,
+            request = OrderRequest(orders.client_id("t"), symbol, side, "limit", qty, price=take,
                                    reduce_only=True)  # fmt: skip
             orders.submit(request, decision=decision + base)
             placed += 1

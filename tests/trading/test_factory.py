@@ -1,0 +1,38 @@
+"""`BrokerFactory`: the configured venue, or one clear error naming the missing setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from reinforcetrade.config import Settings
+from reinforcetrade.core.errors import UserInputError
+from reinforcetrade.trading.ccxt_broker import CcxtBroker
+from reinforcetrade.trading.factory import BrokerFactory
+from reinforcetrade.trading.paper import PaperBroker
+
+
+def test_the_default_venue_is_paper() -> None:
+    assert isinstance(BrokerFactory(Settings()).build(), PaperBroker)
+
+
+def test_a_ccxt_venue_needs_its_keys_from_the_settings() -> None:
+    with pytest.raises(UserInputError, match=r"trading\.api_key and trading\.api_secret"):
+        BrokerFactory(Settings()).build("ccxt:binance")
+    keys = {"api_key": "k-123456", "api_secret": "s-123456", "broker": "ccxt:kraken"}
+    broker = BrokerFactory(Settings(trading=keys)).build()
+    assert isinstance(broker, CcxtBroker)
+    assert broker.name == "kraken"
+    assert broker.exchange.apiKey == "k-123456"
+    with pytest.raises(UserInputError, match="not-an-exchange"):
+        BrokerFactory(Settings(trading=keys)).build("ccxt:not-an-exchange")
+
+
+def test_oanda_names_what_is_missing_and_unknown_venues_are_refused() -> None:
+    with pytest.raises(UserInputError, match=r"trading\.oanda_account_id and trading\.oanda_token"):
+        BrokerFactory(Settings()).build("oanda")
+    with pytest.raises(UserInputError, match=r"trading\.oanda_token"):
+        BrokerFactory(Settings(trading={"oanda_account_id": "101-1"})).build("oanda")
+    with pytest.raises(UserInputError, match="not a venue"):
+        BrokerFactory(Settings()).build("nyse")
+    with pytest.raises(UserInputError, match="Interactive Brokers"):
+        BrokerFactory(Settings()).build("ib")
