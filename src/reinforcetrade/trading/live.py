@@ -23,7 +23,7 @@ stop, `t` take-profit exit), so a restart reads it back from the journal. It
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from reinforcetrade.backtesting.records import D_ACTION, D_EXIT, D_STOP, D_TAKE
@@ -265,12 +265,11 @@ class LiveRouting:
             largest = max((f.quantity for f in mine if f.symbol == symbol), default=0.0)
             if abs(held.quantity) <= DUST_SHARE * largest:  # a closing order's leftover
                 held = Holding(0.0, math.nan)
-            base = symbol.split("/")[0]
-            venue = float(balances.get(base, 0.0))
-            if held.quantity > 0 and venue < held.quantity * (1 - _DUST):
+            short_of = _shortfall(symbol, held.quantity, balances)
+            if short_of is not None:
                 raise ReconciliationError(
-                    f"{symbol}: the journal's fills hold {held.quantity:g} {base} but the venue "
-                    f"holds {venue:g}; resolve it on the venue, then restart"
+                    f"{symbol}: the journal's fills hold {held.quantity:g} but the venue "
+                    f"{short_of}; resolve it on the venue, then restart"
                 )
             if held.quantity != 0.0:
                 self.stepper.book_fill(s, held.quantity, held.average_price, 0.0, -1)
@@ -347,6 +346,26 @@ class LiveRouting:
         """Return the stop price a decision chose."""
         _, df = self.stepper.decision_rows(range(decision, decision + 1))
         return float(df[0, D_STOP])
+
+
+def _shortfall(symbol: str, held: float, balances: Mapping[str, float]) -> str | None:
+    """Say how the venue holds less than the journal, or None if it holds enough.
+
+    Venues that report positions per instrument (OANDA, IB) key them by symbol, signed; spot
+    venues report balances per asset (the base asset of a long position). Holdings beyond the
+    journal's are not this engine's and are left alone.
+    """
+    if held == 0.0:
+        return None
+    if symbol in balances:
+        venue = float(balances[symbol])
+        enough = venue * held > 0 and abs(venue) >= abs(held) * (1 - _DUST)
+        return None if enough else f"reports a position of {venue:g}"
+    base = symbol.split("/")[0]
+    venue = float(balances.get(base, 0.0))
+    if held < 0:
+        return f"reports no short position (a {base} balance of {venue:g})"
+    return None if venue >= held * (1 - _DUST) else f"holds {venue:g} {base}"
 
 
 def _holdings(fills: Sequence[BrokerFill]) -> dict[str, Holding]:
