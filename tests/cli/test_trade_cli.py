@@ -113,23 +113,24 @@ def test_alerts_test_reports_each_channel(
     from fakes import FakeServer, Reply, ServerError
 
     with FakeServer() as hooks:
-        hooks.route("POST", "/hook", lambda _request: Reply.json({"ok": True}))
+        path = "/hooks/T0CLI/B0CLI/cli-secret-path-4821"
+        hooks.route("POST", path, lambda _request: Reply.json({"ok": True}))
         code, _, err = cli(capsys, "alerts", "test")
         assert code == 2
         assert "alerts.enabled" in err
         monkeypatch.setenv("RT_ALERTS__ENABLED", "true")
         monkeypatch.setenv("RT_ALERTS__CHANNELS", '["log", "webhook"]')
-        monkeypatch.setenv("RT_ALERTS__WEBHOOK_URL", f"{hooks.url}/hook")
+        monkeypatch.setenv("RT_ALERTS__WEBHOOK_URL", f"{hooks.url}{path}")
         code, out, err = cli(capsys, "alerts", "test")
         assert code == 0, err
         assert "webhook" in out
         assert "ok" in out
-        (delivered,) = hooks.requests_to("/hook")
+        (delivered,) = hooks.requests_to(path)
         assert json.loads(delivered.body)["title"] == "ReinforceTrade test alert"
-        hooks.script("/hook", ServerError())
+        hooks.script(path, ServerError())
         code, out, _ = cli(capsys, "alerts", "test")
         assert code == 1
-        assert "/hook" not in out  # the webhook URL is a secret
+        assert "cli-secret-path" not in out  # the webhook URL is a secret
 
 
 def test_trade_on_oanda_needs_its_settings(capsys: pytest.CaptureFixture[str]) -> None:

@@ -147,10 +147,18 @@ redact_loggers(*_HTTP_LOGGERS, __name__, "reinforcetrade.trading.alerts", alert_
 
 
 def _url_secrets(url: str) -> tuple[str, ...]:
-    """Return a secret URL and its path (the path of a Slack webhook is the credential)."""
+    """Return a secret URL and its path (the path of a Slack webhook is the credential).
+
+    A path too short to be a credential (``/hook``) is not registered on its own: masking it
+    would mask ordinary words ("webhook") everywhere.
+    """
     parts = urlsplit(url)
     path = parts.path.strip("/")
-    return (url, url.rstrip("/"), f"{parts.netloc}{parts.path}", path) if path else (url,)
+    whole = (url, url.rstrip("/"), f"{parts.netloc}{parts.path}")
+    return (*whole, path) if len(path) >= MIN_SECRET_PATH else whole
+
+
+MIN_SECRET_PATH = 16  # characters: Slack's /services/T…/B…/… paths are far longer
 
 
 # -- rendering ----------------------------------------------------------------------------------
