@@ -97,3 +97,26 @@ def test_a_live_fx_session_trades_protects_and_restarts_where_it_was(
     venue_fills = [t for t in venue.transactions if t["type"] == "ORDER_FILL"]
     assert len(fills) == len(venue_fills)
     assert float(again.stepper.run.book.pos_f[0, 0]) == float(units(venue))
+
+
+def test_a_stop_filled_while_the_engine_was_down_is_booked_at_restart(
+    venue: FakeOanda, journal: Journal
+) -> None:
+    live = engine(journal, venue)
+    for i in range(len(market())):
+        drive(live, venue, i, i + 1)
+        if units(venue) > 0:
+            break
+    live.shutdown("stopped")
+    (stop,) = [o for o in venue.orders if o.type == "STOP" and o.state == "PENDING"]
+    assert stop.price is not None
+    venue.set_price(SYMBOL, f"{float(stop.price) * 0.999:.5f}")  # triggers and fills
+    assert units(venue) == 0
+    again = engine(journal, venue)
+    assert stop.client_id is not None
+    booked = journal.orders_by_client_id([stop.client_id])[stop.client_id]
+    assert booked.status == "filled"
+    assert journal.fills_for(stop.client_id)
+    assert float(again.stepper.run.book.pos_f[0, 0]) == 0.0
+    assert [o for o in venue.orders if o.state == "PENDING"] == []  # no stop for a flat book
+    again.shutdown()
