@@ -32,11 +32,11 @@ def _feed(
     exchange: str | None,
     symbols: list[str] | None,
     timeframe: str | None,
-    oanda: Any = None,
+    venue_broker: Any = None,
 ) -> object:
     """Return the bar feed the options ask for (the bundled synthetic market by default).
 
-    `oanda`: an OANDA broker whose candles to trade on.
+    `venue_broker`: an OANDA or IB broker whose closed bars to trade on.
     """
     from reinforcetrade.trading.feeds import (
         CcxtPollingFeed,
@@ -46,16 +46,22 @@ def _feed(
         parse_speed,
     )
 
-    if replay and (exchange or oanda is not None):
+    if replay and (exchange or venue_broker is not None):
         raise UserInputError("give either --replay FILE or a venue's bars, not both")
-    if oanda is not None:  # OANDA's complete candles, from `history_bars` back
-        from reinforcetrade.trading.oanda_feeds import OandaCandleFeed
-
+    if venue_broker is not None:  # the venue's closed bars, from `history_bars` back
         cfg = settings.trading
         tf = timeframe or cfg.timeframe
         step = pd.Timedelta(tf).value
         start = (pd.Timestamp.now(tz="UTC").value // step - cfg.history_bars) * step
-        return OandaCandleFeed(oanda, tuple(symbols or cfg.symbols), tf, start_ns=start,
+        wanted = tuple(symbols or cfg.symbols)
+        if venue_broker.name == "ib":
+            from reinforcetrade.trading.ib_feeds import IbBarFeed
+
+            return IbBarFeed(venue_broker, wanted, tf, start_ns=start,
+                             poll_seconds=cfg.poll_seconds)  # fmt: skip
+        from reinforcetrade.trading.oanda_feeds import OandaCandleFeed
+
+        return OandaCandleFeed(venue_broker, wanted, tf, start_ns=start,
                                poll_seconds=cfg.poll_seconds)  # fmt: skip
     if exchange:
         from reinforcetrade.data.history import CcxtHistory
@@ -170,10 +176,10 @@ def trade(
     if replay and venue != "paper" and not live:
         venue = "paper"  # a replay's bars, the simulator's fills
     factory = BrokerFactory(settings)
-    oanda = factory.build("oanda") if venue == "oanda" else None
-    feed = _feed(settings, replay, speed, exchange, symbol, timeframe, oanda)
+    venue_broker = factory.build(venue) if venue in ("oanda", "ib") and not replay else None
+    feed = _feed(settings, replay, speed, exchange, symbol, timeframe, venue_broker)
     strategy = MultiAgentStrategy(use_rl=rl, model=model, settings=settings)
-    broker = (oanda or factory.build(venue)) if live else PaperBroker()
+    broker = (venue_broker or factory.build(venue)) if live else PaperBroker()
     url = journal or journal_url(settings, mode)
     router = AlertRouter.from_settings(settings.alerts)
     monitor = TradeMonitor(router.publish, name=name or mode)

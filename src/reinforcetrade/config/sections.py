@@ -411,6 +411,7 @@ class TradingConfig(Section):
     ib_host: str = Field("127.0.0.1", description="TWS / IB Gateway host")
     ib_port: int = Field(7497, ge=1, le=65_535, description="7497 paper TWS, 7496 live TWS")
     ib_client_id: int = Field(17, ge=0, description="this engine's API client id at TWS")
+    ib_account: str | None = Field(None, description="the IB account to trade (default: the only)")
 
 
 class StorageConfig(Section):

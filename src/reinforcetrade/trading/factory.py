@@ -3,7 +3,8 @@
 `trading.broker` (or the name given) picks it: ``paper`` (the shared simulator),
 ``ccxt:<exchange>`` (any ccxt exchange: `trading.api_key`, `api_secret`, `api_password`),
 ``oanda`` (`trading.oanda_account_id`, `oanda_token`, `oanda_environment`) or ``ib``
-(Interactive Brokers through TWS / IB Gateway at `trading.ib_host`:`ib_port`). A missing or
+(Interactive Brokers through TWS / IB Gateway at `trading.ib_host`:`ib_port`, `ib_client_id`,
+`ib_account`). A missing or
 wrong setting is one clear error naming it; credentials come only from secret settings.
 """
 
@@ -34,10 +35,7 @@ class BrokerFactory:
         if wanted == "oanda":
             return self.oanda()
         if wanted == "ib":
-            raise UserInputError(
-                "trading.broker 'ib': the Interactive Brokers adapter is not available in this "
-                "version yet; use paper, ccxt:<exchange> or oanda"
-            )
+            return self.ib()
         raise UserInputError(
             f"trading.broker {wanted!r} is not a venue; use one of {', '.join(VENUES)}"
         )
@@ -86,3 +84,10 @@ class BrokerFactory:
             base_url=cfg.oanda_api_url,
             stream_url=cfg.oanda_stream_url,
         )
+
+    def ib(self) -> Broker:
+        """Return the Interactive Brokers broker (TWS / IB Gateway at `ib_host`:`ib_port`)."""
+        from reinforcetrade.trading.ib import IbBroker
+
+        cfg = self.settings.trading
+        return IbBroker(cfg.ib_host, cfg.ib_port, cfg.ib_client_id, account=cfg.ib_account)
