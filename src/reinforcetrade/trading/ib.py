@@ -107,6 +107,11 @@ def symbol_of(contract: Contract) -> str:
     return head
 
 
+def _bare(contract: Contract) -> bool:
+    """Return True for a contract a bare symbol names (a US-dollar stock: 'AAPL')."""
+    return contract.secType == "STK" and contract.currency == "USD"
+
+
 def _canonical(symbol: str) -> str:
     return symbol_of(contract_for(symbol))
 
@@ -340,6 +345,8 @@ class IbBroker:
                 key = symbol_of(pos.contract)
                 name = self._spelling.get(key, key)
                 out[name] = out.get(name, 0.0) + float(pos.position)
+                if name == key and _bare(pos.contract):  # 'AAPL' spells 'AAPL/USD' too
+                    out[pos.contract.symbol] = out[name]
             account = self.account or next(iter(ib.managedAccounts()), "")
             self._paced(lambda: ib.reqAccountUpdates(account))
             for value in ib.accountValues(account):

@@ -276,7 +276,7 @@ class LiveRouting:
                 self._restore_stop(s, symbol, notes)
             else:
                 self.cancel_protection(symbol)
-        quote = self.symbols[0].split("/")[1]
+        quote = _quote_of(self.symbols[0])
         if quote in balances:
             pf = self.stepper.run.pf
             pf[CASH] = float(balances[quote])
@@ -346,6 +346,17 @@ class LiveRouting:
         """Return the stop price a decision chose."""
         _, df = self.stepper.decision_rows(range(decision, decision + 1))
         return float(df[0, D_STOP])
+
+
+def _quote_of(symbol: str) -> str:
+    """Return the currency a symbol is priced in ('BTC/USDT' → USDT; a bare stock: USD).
+
+    >>> _quote_of("ES/USD:202612"), _quote_of("VOD/GBP@LSE"), _quote_of("AAPL")
+    ('USD', 'GBP', 'USD')
+    """
+    if "/" not in symbol:
+        return "USD"
+    return symbol.split("/", 1)[1].split(":")[0].split("@")[0]
 
 
 def _shortfall(symbol: str, held: float, balances: Mapping[str, float]) -> str | None:
