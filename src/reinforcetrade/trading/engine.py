@@ -89,7 +89,8 @@ class Alert:
 class EngineEvent:
     """What the engine saw or did, for monitors: a bar, a fill, an order error, a breaker, an alert.
 
-    ``bar``: close_ns, equity, cash, exposure, state; ``fill``: symbol, side, qty, price, role,
+    ``bar``: close_ns, equity, cash, exposure (gross), exposures (per symbol), state, latency_ms,
+    stale, decisions; ``fill``: symbol, side, qty, price, role,
     client_order_id; ``order``: symbol, type, side, qty, role, client_order_id, outcome (placed,
     rejected, unavailable, absent, unknown), reason; ``breaker``: symbol; ``alert``: alert (its
     kind), message. Roles: e entry, x exit, s stop, t take-profit (None: paper's own ids).
@@ -402,7 +403,11 @@ class LiveEngine:
             track = self.stepper.run.track
             self._emit("bar", close_ns=closed_ns, equity=float(track.equity[step.t]),
                        cash=float(track.cash[step.t]), state=self._state,
-                       exposure=float(np.abs(track.exposure[:, step.t]).sum()))  # fmt: skip
+                       exposure=float(np.abs(track.exposure[:, step.t]).sum()),
+                       exposures={sym: float(track.exposure[i, step.t])
+                                  for i, sym in enumerate(self.stepper.symbols)},
+                       latency_ms=self.latencies_ms[-1], stale=self._stale,
+                       decisions=len(step.decisions))  # fmt: skip
             for s in np.flatnonzero(self.stepper.breaker_at(step.t)):
                 self._emit("breaker", symbol=self.stepper.symbols[int(s)])
         return step

@@ -1,0 +1,1 @@
+"""The web side: Prometheus metrics (the API and dashboard come next)."""

@@ -1,0 +1,110 @@
+"""`EngineMetrics`: a live engine's state as Prometheus metrics (prometheus-client).
+
+An engine observer (`LiveEngine(observer=EngineMetrics())`, or beside a `TradeMonitor` through
+`fan_out`): every event updates the gauges, counters and histograms in its own registry, which
+`render()` writes in Prometheus's text format (what a `/metrics` route serves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from reinforcetrade.trading.engine import EngineEvent
+
+_STATES = {"active": 0, "reducing": 1, "halted": 2}
+LATENCY_BUCKETS = (0.5, 1, 2, 3, 5, 7.5, 10, 25, 50, 100, 250)  # ms
+
+
+class EngineMetrics:
+    """Prometheus metrics of one engine, fed by its events."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, prefix: str = "rt") -> None:
+        self.registry = registry or CollectorRegistry()
+        r, p = self.registry, prefix
+        self.equity = Gauge(f"{p}_equity", "Account equity at the last close", registry=r)
+        self.cash = Gauge(f"{p}_cash", "Cash at the last close", registry=r)
+        self.peak = Gauge(f"{p}_equity_peak", "Highest equity seen", registry=r)
+        self.drawdown = Gauge(f"{p}_drawdown", "Drawdown from the equity peak (0-1)", registry=r)
+        self.pnl = Gauge(f"{p}_pnl", "Equity minus the first equity seen", registry=r)
+        self.exposure = Gauge(
+            f"{p}_exposure", "Signed exposure as a share of equity", ["symbol"], registry=r
+        )
+        self.gross = Gauge(f"{p}_gross_exposure", "Gross exposure / equity", registry=r)
+        self.risk_state = Gauge(
+            f"{p}_risk_state", "Risk state: 0 active, 1 reducing, 2 halted", registry=r
+        )
+        self.stale = Gauge(f"{p}_data_stale", "1 while market data is stale", registry=r)
+        self.bars = Counter(f"{p}_bars", "Closed bars handled", registry=r)
+        self.decisions = Counter(f"{p}_decisions", "Decision records written", registry=r)
+        self.orders = Counter(
+            f"{p}_orders", "Orders sent, by outcome and role", ["outcome", "role"], registry=r
+        )
+        self.fills = Counter(f"{p}_fills", "Executions booked", ["symbol", "side"], registry=r)
+        self.breakers = Counter(
+            f"{p}_circuit_breaker_trips", "Circuit-breaker trips", ["symbol"], registry=r
+        )
+        self.alerts = Counter(f"{p}_alerts", "Alerts raised, by kind", ["kind"], registry=r)
+        self.latency = Histogram(
+            f"{p}_decision_latency_ms", "Bar-to-order latency inside the engine (ms)",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._first = float("nan")
+        self._peak = float("nan")
+
+    def __call__(self, event: EngineEvent) -> None:
+        """Update the metrics from one engine event."""
+        handler = getattr(self, f"_on_{event.kind}", None)
+        if handler is not None:
+            handler(event.fields)
+
+    def render(self) -> bytes:
+        """Return the metrics in Prometheus's text exposition format."""
+        return bytes(generate_latest(self.registry))
+
+    # -- events -------------------------------------------------------------------------------
+    def _on_bar(self, f: Any) -> None:
+        equity = float(f["equity"])
+        self.bars.inc()
+        self.decisions.inc(int(f.get("decisions", 0)))
+        self.latency.observe(float(f.get("latency_ms", 0.0)))
+        self.cash.set(float(f["cash"]))
+        self.gross.set(float(f["exposure"]))
+        for symbol, value in dict(f.get("exposures", {})).items():
+            self.exposure.labels(symbol=symbol).set(float(value))
+        self.risk_state.set(_STATES.get(str(f["state"]), -1))
+        self.stale.set(1.0 if f.get("stale") else 0.0)
+        if not equity == equity:
+            return
+        if not self._first == self._first:
+            self._first = equity
+        if not equity <= self._peak:
+            self._peak = equity
+        self.equity.set(equity)
+        self.peak.set(self._peak)
+        self.pnl.set(equity - self._first)
+        self.drawdown.set(1.0 - equity / self._peak if self._peak > 0 else 0.0)
+
+    def _on_order(self, f: Any) -> None:
+        self.orders.labels(outcome=str(f["outcome"]), role=str(f.get("role") or "-")).inc()
+
+    def _on_fill(self, f: Any) -> None:
+        self.fills.labels(symbol=str(f["symbol"]), side=str(f["side"])).inc()
+
+    def _on_breaker(self, f: Any) -> None:
+        self.breakers.labels(symbol=str(f["symbol"])).inc()
+
+    def _on_alert(self, f: Any) -> None:
+        self.alerts.labels(kind=str(f["alert"])).inc()
+
+
+def fan_out(*observers: Callable[[EngineEvent], None]) -> Callable[[EngineEvent], None]:
+    """Return one engine observer that hands every event to each of `observers` in turn."""
+
+    def observe(event: EngineEvent) -> None:
+        for observer in observers:
+            observer(event)
+
+    return observe
