@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from fakes.ib_tws import ACCOUNT, FakeTws
+from order_support import order_manager
 from reinforcetrade.core.clock import FixedClock
 from reinforcetrade.core.errors import UserInputError
-from reinforcetrade.storage import Journal
 from reinforcetrade.trading.broker import (
     BrokerUnavailable,
     OrderNotFound,
@@ -59,14 +59,8 @@ def broker(tws: FakeTws, sleeps: list[float], clock: FixedClock) -> Iterator[IbB
 
 @pytest.fixture
 def manager(broker: IbBroker, tmp_path: Path) -> Iterator[OrderManager]:
-    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}").open()
-    run = journal.start_run(
-        "live", name="test", config_hash="c0ffee", settings={}, symbols=["AAPL"],
-        timeframe="1m", version="test",
-    )  # fmt: skip
-    ids = iter(range(1, 1000))
-    yield OrderManager(broker, journal, run, new_id=lambda: f"{next(ids):04d}")
-    journal.close()
+    with order_manager(broker, tmp_path, "AAPL") as made:
+        yield made
 
 
 def market(cid: str, qty: float = 10, side: str = "buy", symbol: str = "AAPL") -> OrderRequest:

@@ -22,9 +22,9 @@ from fakes.oanda import (
     Reject,
     Unavailable,
 )
+from order_support import order_manager
 from reinforcetrade.core.clock import FixedClock
 from reinforcetrade.core.errors import UserInputError
-from reinforcetrade.storage import Journal
 from reinforcetrade.trading.broker import (
     BrokerError,
     BrokerUnavailable,
@@ -73,14 +73,8 @@ def broker(venue: FakeOanda, sleeps: list[float]) -> Iterator[OandaBroker]:
 
 @pytest.fixture
 def manager(broker: OandaBroker, tmp_path: Path) -> Iterator[OrderManager]:
-    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}").open()
-    run = journal.start_run(
-        "live", name="test", config_hash="c0ffee", settings={}, symbols=["EUR/USD"],
-        timeframe="1m", version="test",
-    )  # fmt: skip
-    ids = iter(range(1, 1000))
-    yield OrderManager(broker, journal, run, new_id=lambda: f"{next(ids):04d}")
-    journal.close()
+    with order_manager(broker, tmp_path, "EUR/USD") as made:
+        yield made
 
 
 def market(cid: str, qty: float = 1000, side: str = "buy", symbol: str = "EUR/USD") -> OrderRequest:

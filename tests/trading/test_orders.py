@@ -10,8 +10,8 @@ import pytest
 
 from fakes.binance import AcceptThenStall, DropBefore, Maintenance, Reject
 from fakes.binance_trading import FakeBinanceExchange, FillDuringCancel, PartialFill
+from order_support import order_manager
 from reinforcetrade.core.clock import FixedClock
-from reinforcetrade.storage import Journal
 from reinforcetrade.trading.broker import OrderRequest
 from reinforcetrade.trading.ccxt_broker import CcxtBroker
 from reinforcetrade.trading.orders import OrderManager
@@ -28,18 +28,11 @@ def venue() -> Iterator[FakeBinanceExchange]:
 
 @pytest.fixture
 def manager(venue: FakeBinanceExchange, tmp_path: Path) -> Iterator[OrderManager]:
-    journal = Journal(f"sqlite:///{tmp_path / 'journal.db'}").open()
-    run = journal.start_run(
-        "paper", name="test", config_hash="c0ffee", settings={}, symbols=["BTC/USDT"],
-        timeframe="1m", version="test",
-    )  # fmt: skip
     keys = {"apiKey": "k-test", "secret": "s-test"}  # the fake venue accepts any
     exchange = ccxt.binance(venue.ccxt_config(**keys, timeout=800))
-    ids = iter(range(1, 1000))
-    yield OrderManager(
-        CcxtBroker(exchange, sleep=lambda _s: None), journal, run, new_id=lambda: f"{next(ids):04d}"
-    )
-    journal.close()
+    broker = CcxtBroker(exchange, sleep=lambda _s: None)
+    with order_manager(broker, tmp_path, "BTC/USDT", kind="paper") as made:
+        yield made
 
 
 def buy(manager: OrderManager, qty: float = 0.01) -> OrderRequest:

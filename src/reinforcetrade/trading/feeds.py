@@ -14,9 +14,10 @@ import asyncio
 import math
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,8 @@ from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.core.timeframes import Timeframe, parse_timeframe
 from reinforcetrade.data import timeframe_of
 from reinforcetrade.data.history import CcxtHistory
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,22 @@ class ReplayFeed(_Bars):
         self._finished = True
 
 
+def venue_timeframe(
+    timeframe: str | Timeframe, names: Mapping[str, T], venue: str, what: str = "bars"
+) -> T:
+    """Return a venue's own name for a timeframe from its table, or say which ones it has.
+
+    >>> venue_timeframe("1h", {"1h": "H1"}, "OANDA")
+    'H1'
+    """
+    text = parse_timeframe(timeframe).text
+    if text not in names:
+        raise UserInputError(
+            f"{venue} has no {what} for timeframe {text!r}; use one of {', '.join(names)}"
+        )
+    return names[text]
+
+
 class ChainFeed:
     """One feed after another: recorded history first (to warm the agents up), then live bars.
 
@@ -263,7 +282,7 @@ class Aligner:
             self._queue.clear()
 
 
-class _PollingFeed(_Bars):
+class _PollingFeed(_Bars, ABC):
     """A feed that asks a REST API for closed bars every `poll_seconds` (`_poll` says how)."""
 
     def __init__(
@@ -300,9 +319,9 @@ class _PollingFeed(_Bars):
         """Forget queued bars (the client belongs to the caller)."""
         self._bars.clear()
 
+    @abstractmethod
     def _poll(self) -> None:
         """Ask for the bars closed since each symbol's last one and queue them."""
-        raise NotImplementedError
 
 
 class CcxtPollingFeed(_PollingFeed):

@@ -17,11 +17,10 @@ import numpy as np
 import pandas as pd
 
 from reinforcetrade.core.clock import Clock
-from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.core.timeframes import Timeframe, parse_timeframe
 from reinforcetrade.data.schema import make_ohlcv
 from reinforcetrade.trading.broker import BrokerError
-from reinforcetrade.trading.feeds import ClosedBar, _PollingFeed
+from reinforcetrade.trading.feeds import ClosedBar, _PollingFeed, venue_timeframe
 from reinforcetrade.trading.ib import IbBar, IbBroker, duration_of
 
 log = logging.getLogger(__name__)
@@ -40,13 +39,7 @@ def bar_size(timeframe: str | Timeframe) -> str:
     >>> bar_size("1h")
     '1 hour'
     """
-    text = parse_timeframe(timeframe).text
-    found = BAR_SIZES.get(text)
-    if found is None:
-        raise UserInputError(
-            f"IB has no bars for timeframe {text!r}; use one of {', '.join(BAR_SIZES)}"
-        )
-    return found[0]
+    return venue_timeframe(timeframe, BAR_SIZES, "IB")[0]
 
 
 def ib_history(

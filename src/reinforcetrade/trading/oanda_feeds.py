@@ -22,11 +22,16 @@ import numpy as np
 import pandas as pd
 
 from reinforcetrade.core.clock import Clock, WallClock
-from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.core.timeframes import Timeframe, parse_timeframe
 from reinforcetrade.data.schema import make_ohlcv
 from reinforcetrade.trading.broker import BrokerUnavailable
-from reinforcetrade.trading.feeds import Aligner, ClosedBar, _PollingFeed, _PushedFeed
+from reinforcetrade.trading.feeds import (
+    Aligner,
+    ClosedBar,
+    _PollingFeed,
+    _PushedFeed,
+    venue_timeframe,
+)
 from reinforcetrade.trading.oanda import OandaBroker
 from reinforcetrade.trading.oanda_wire import Candle, from_wire, parse_time
 
@@ -44,13 +49,7 @@ def granularity(timeframe: str | Timeframe) -> str:
     >>> granularity("4h")
     'H4'
     """
-    text = parse_timeframe(timeframe).text
-    found = GRANULARITIES.get(text)
-    if found is None:
-        raise UserInputError(
-            f"OANDA has no candles for timeframe {text!r}; use one of {', '.join(GRANULARITIES)}"
-        )
-    return found
+    return venue_timeframe(timeframe, GRANULARITIES, "OANDA", "candles")
 
 
 def _bar(symbol: str, candle: Candle) -> ClosedBar:
