@@ -69,6 +69,11 @@ def test_a_paper_session_replays_as_the_backtest(journal: Journal, history: int 
         )
     fills = journal.read_table("fills", run_id=summary.run_id)
     assert len(fills) == len(backtest.fills)
+    trades = journal.read_table("trades", run_id=summary.run_id)  # closed round trips
+    closed = backtest.trades[backtest.trades["exit_reason"] != "open"]
+    assert len(trades) == len(closed) > 0
+    np.testing.assert_allclose(trades["pnl"].to_numpy(float), closed["pnl"].to_numpy(float))
+    assert trades["exit_reason"].tolist() == closed["exit_reason"].astype(str).tolist()
     np.testing.assert_allclose(
         np.sort(fills["price"].to_numpy(float)), np.sort(backtest.fills["price"].to_numpy(float))
     )

@@ -395,12 +395,14 @@ def _time(index: pd.DatetimeIndex, positions: np.ndarray) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(values.view("datetime64[ns]")).tz_localize("UTC")
 
 
-def _trades(
-    output: RunOutput, symbols: Sequence[str], index: pd.DatetimeIndex, close: F8
+def trade_table(
+    ti: npt.NDArray[np.int64],
+    tf: npt.NDArray[np.float64],
+    symbols: Sequence[str],
+    index: pd.DatetimeIndex,
 ) -> pd.DataFrame:
-    """Return closed trades, then positions still open at the end (marked at the last close)."""
-    ti, tf = output.trade_i, output.trade_f
-    frame = pd.DataFrame(
+    """Return closed trade records as a table (one row per round trip)."""
+    return pd.DataFrame(
         {
             "symbol": _pick(symbols, ti[:, T_SYMBOL]),
             "side": _side(ti[:, T_SIDE], "long", "short"),
@@ -418,6 +420,13 @@ def _trades(
             "decision": ti[:, T_DECISION],
         }
     )
+
+
+def _trades(
+    output: RunOutput, symbols: Sequence[str], index: pd.DatetimeIndex, close: F8
+) -> pd.DataFrame:
+    """Return closed trades, then positions still open at the end (marked at the last close)."""
+    frame = trade_table(output.trade_i, output.trade_f, symbols, index)
     rows = []
     for s, symbol in enumerate(symbols):
         p = output.positions[s]

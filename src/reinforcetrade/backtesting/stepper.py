@@ -25,20 +25,32 @@ from reinforcetrade.backtesting.engine import _Run
 from reinforcetrade.backtesting.kernel import LIVE, TOWER, TowerInputs, run_bars
 from reinforcetrade.backtesting.metrics import periods_per_year
 from reinforcetrade.backtesting.records import Sized, Vote, write_decision
-from reinforcetrade.backtesting.result import decision_table, fill_table
+from reinforcetrade.backtesting.result import decision_table, fill_table, trade_table
 from reinforcetrade.core.codes import Action, ExitReason, Reason
 from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.core.timeframes import Timeframe
 from reinforcetrade.data.bars import Bars
-from reinforcetrade.simulation.account import COST_BPS, STOP, TAKE, apply_fill, observe_cost
+from reinforcetrade.simulation.account import (
+    COST_BPS,
+    QTY,
+    STOP,
+    TAKE,
+    apply_fill,
+    observe_cost,
+)
 from reinforcetrade.simulation.costs import CostParams
-from reinforcetrade.simulation.orders import DEC, KIND, NONE, Execution
+from reinforcetrade.simulation.orders import CLOSE, DEC, EXIT, KIND, NONE, Execution
 from reinforcetrade.strategies.multi_agent import MultiAgentStrategy
 
 F8 = npt.NDArray[np.float64]
 _NO_TARGETS = np.zeros((1, 1), dtype=np.float64)
 I8 = npt.NDArray[np.int64]
 FIELDS = ("open", "high", "low", "close", "volume")
+_EXIT_BITS = {
+    int(ExitReason.STOP_LOSS): int(Reason.STOP_LOSS),
+    int(ExitReason.TAKE_PROFIT): int(Reason.TAKE_PROFIT),
+    int(ExitReason.MANUAL): int(Reason.MANUAL),
+}
 
 
 @dataclass(frozen=True)
@@ -194,6 +206,14 @@ class BarStepper:
         frame.index = pd.RangeIndex(rows.start, rows.stop)
         return frame
 
+    def trade_frame(self, rows: range) -> pd.DataFrame:
+        """Return closed-trade rows as `BacktestResult.trades` shows them (indexed by number)."""
+        ti = self._run.book.trade_i[rows.start : rows.stop]
+        tf = self._run.book.trade_f[rows.start : rows.stop]
+        frame = trade_table(ti, tf, self.symbols, self.index())
+        frame.index = pd.RangeIndex(rows.start, rows.stop)
+        return frame
+
     def index(self) -> pd.DatetimeIndex:
         """Return the bar times stepped so far (UTC)."""
         return pd.DatetimeIndex(np.asarray(self.times, dtype="datetime64[ns]")).tz_localize("UTC")
@@ -225,13 +245,11 @@ class BarStepper:
         self._run.book.pos_f[s, TAKE] = take
 
     def record_exit(self, s: int, code: int, qty: float) -> int:
-        """Write the decision row of an exit the venue made (a stop or take-profit); its number."""
+        """Write the decision row of a venue's stop or take-profit, or a manual exit; its number."""
         t = max(self.t - 1, 0)
         vote = Vote(0, 0.0, int(self._regime[s, t]), int(self._vol_regime[s, t]),
                     int(self._trend_regime[s, t]), 0)  # fmt: skip
-        bit = (
-            int(Reason.STOP_LOSS) if code == int(ExitReason.STOP_LOSS) else int(Reason.TAKE_PROFIT)
-        )
+        bit = _EXIT_BITS[code]
         run = self._run
         k = write_decision(
             run.track.dec_i, run.track.dec_f, run.book.cnt, t, s, int(Action.EXIT), vote,
@@ -240,6 +258,23 @@ class BarStepper:
         )  # fmt: skip
         run.grow()
         return int(k)
+
+    def flatten(self, s: int) -> int:
+        """Decide to close symbol s's whole position at the next bar's open; return the decision.
+
+        An operator's request between bars: the decision row says so (`Reason.MANUAL`) and the
+        pending close is filled like any other (in paper trading by the simulator; live, the
+        engine sends it and books the venue's fill).
+        """
+        held = float(self._run.book.pos_f[s, QTY])
+        if held == 0.0:
+            raise UserInputError(f"{self.symbols[s]} has no position to flatten")
+        k = self.record_exit(s, int(ExitReason.MANUAL), abs(held))
+        pend_i = self._run.pending.pend_i
+        pend_i[s, KIND] = CLOSE
+        pend_i[s, DEC] = k
+        pend_i[s, EXIT] = int(ExitReason.MANUAL)
+        return k
 
     def breaker_at(self, t: int) -> npt.NDArray[np.bool_]:
         """Return which symbols' circuit breaker tripped on bar t."""

@@ -72,6 +72,7 @@ class ExitReason(IntEnum):
     TAKE_PROFIT = 4
     HALT = 5  # drawdown halt with flatten
     END = 6  # still open when the data ended (marked at the last close)
+    MANUAL = 7  # an operator flattened the position (live engine's controls)
 
 
 class Reason(IntFlag):
@@ -101,6 +102,7 @@ class Reason(IntFlag):
     PARTIAL_FILL = 1 << 20
     NO_LIQUIDITY = 1 << 21
     WARMUP = 1 << 22
+    MANUAL = 1 << 23
 
 
 REASON_WORDS: Final[dict[Reason, str]] = {
@@ -127,6 +129,7 @@ REASON_WORDS: Final[dict[Reason, str]] = {
     Reason.PARTIAL_FILL: "order only partly filled (volume cap)",
     Reason.NO_LIQUIDITY: "no volume to fill against",
     Reason.WARMUP: "indicators still warming up",
+    Reason.MANUAL: "closed on an operator's request",
 }
 
 

@@ -8,10 +8,12 @@ equity and risk-state changes. The bar-to-order latency of every bar is kept (`l
 
 Entries are withheld — decided and journalled, not sent — while the engine is stopping, while
 the market data is stale (a bar that closed more than `stale_after_bars` bar lengths ago, or
-none for as long: one alert per episode) and while the venue is unavailable; exits and stops
-go on. The risk state survives restarts: an engine starting under a name whose last recorded
-state is HALTED stays halted until `LiveEngine.resume` records an explicit resume. One engine
-per journal (`storage.locks`); paper and live never share a journal.
+none for as long: one alert per episode) and while the venue is unavailable; exits and stops go
+on. Entries are withheld too while an operator has paused them (`pause`); `flatten` and
+`lift_halt` run on the engine's thread between bars (`trading.control`). The risk state
+survives restarts: an engine starting under a name whose last recorded state is HALTED stays
+halted until `LiveEngine.resume` records an explicit resume. One engine per journal
+(`storage.locks`); paper and live never share a journal.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from reinforcetrade.config import Settings
 from reinforcetrade.core.clock import Clock, WallClock
 from reinforcetrade.core.codes import Action, ExitReason, TradingState
 from reinforcetrade.core.errors import UserInputError
-from reinforcetrade.simulation.account import QTY, STATE
+from reinforcetrade.simulation.account import CASH, PEAK, QTY, STATE
+from reinforcetrade.simulation.orders import CLOSE, KIND
 from reinforcetrade.storage import Journal
 from reinforcetrade.storage.locks import EngineLock
 from reinforcetrade.storage.rows import OrderRow
@@ -53,6 +56,7 @@ from reinforcetrade.trading.broker import (
     OrderRequest,
     OrderSide,
 )
+from reinforcetrade.trading.control import ControlQueue, ControlRefused
 from reinforcetrade.trading.feeds import ClosedBar, Feed
 from reinforcetrade.trading.live import (
     ENTRY,
@@ -90,7 +94,8 @@ class EngineEvent:
     """What the engine saw or did, for monitors: a bar, a fill, an order error, a breaker, an alert.
 
     ``bar``: close_ns, equity, cash, exposure (gross), exposures (per symbol), state, latency_ms,
-    stale, decisions; ``fill``: symbol, side, qty, price, role,
+    stale, decisions; ``control``: action (pause, unpause, flatten, lift_halt, stop), actor,
+    reason, detail; ``fill``: symbol, side, qty, price, role,
     client_order_id; ``order``: symbol, type, side, qty, role, client_order_id, outcome (placed,
     rejected, unavailable, absent, unknown), reason; ``breaker``: symbol; ``alert``: alert (its
     kind), message. Roles: e entry, x exit, s stop, t take-profit (None: paper's own ids).
@@ -196,6 +201,8 @@ class LiveEngine:
         self._last_close_ns: int | None = None
         self._caught_up = not feed.realtime  # history first: its bars are old, not stale
         self._counts = {"orders": 0}
+        self._paused: str | None = None
+        self.control = ControlQueue()  # requests from other threads, run between bars
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> int:
@@ -285,15 +292,68 @@ class LiveEngine:
         self._stop_reason = self._stop_reason or reason
         self._stop.set()
 
+    @property
+    def state(self) -> str:
+        """Return the risk state: active, reducing or halted."""
+        return self._state
+
+    @property
+    def paused(self) -> str | None:
+        """Return why new entries are paused by an operator, or None."""
+        return self._paused
+
+    @property
+    def stopping(self) -> bool:
+        """Return whether a stop was requested."""
+        return self._stop.is_set()
+
+    # -- an operator's controls (any thread) --------------------------------------------------
+    def pause(self, *, actor: str, reason: str = "") -> None:
+        """Withhold new entries until `unpause` (exits, stops and take-profits go on)."""
+        self._paused = f"paused by {actor}" + (f": {reason}" if reason else "")
+        self._emit("control", action="pause", actor=actor, reason=reason, detail=self._paused)
+
+    def unpause(self, *, actor: str, reason: str = "") -> None:
+        """Allow new entries again after `pause`."""
+        self._paused = None
+        self._emit("control", action="unpause", actor=actor, reason=reason, detail="")
+
+    def flatten(
+        self, symbol: str | None, *, actor: str, reason: str = "", timeout: float = 30.0
+    ) -> list[str]:
+        """Close one symbol's position (None: all) at market on the next bar; return them.
+
+        Entry orders still working for those symbols are cancelled first. Runs on the
+        engine's thread between bars; `ControlRefused` when there is nothing to close.
+        """
+        if symbol is not None and symbol not in self.stepper.symbols:
+            raise ControlRefused(
+                f"{symbol!r} is not traded by this engine ({', '.join(self.stepper.symbols)})"
+            )
+        work = partial(self._flatten_now, symbol, actor, reason)
+        return self.control.call(work, timeout=timeout)
+
+    def lift_halt(self, *, actor: str, reason: str, timeout: float = 30.0) -> int:
+        """Lift a HALTED risk state now (recorded as a resume); return the risk event's id.
+
+        The drawdown peak restarts at the current equity, or the halt would trip again on the
+        next bar.
+        """
+        if not reason.strip():
+            raise ControlRefused("lifting a halt needs a reason (it is recorded)")
+        return self.control.call(partial(self._lift_now, actor, reason), timeout=timeout)
+
     def run(self, *, max_bars: int | None = None, poll: float = 1.0) -> EngineSummary:
         """Trade until the feed ends, `max_bars` bars, or a stop request (SIGINT/SIGTERM)."""
         if not self._started:
             self.start()
         stopped, status = "the feed ended", "completed"
+        self.control.open()
         try:
             with self._signals():
                 seen = 0
                 while not self._stop.is_set():
+                    self.control.run_pending()
                     bars = self.feed.next_bars(poll)
                     if bars is None:
                         if self.feed.finished:
@@ -316,6 +376,7 @@ class LiveEngine:
 
     def shutdown(self, status: str = "stopped") -> None:
         """Stop cleanly: apply the open-order policy, flush, end the run, release the lock."""
+        self.control.close(f"the engine has stopped ({status})")
         try:
             if self._started and status != "failed" and self.cancel_on_stop:
                 self._cancel_entries()
@@ -435,6 +496,8 @@ class LiveEngine:
     def _withhold_reason(self, stale: bool) -> str | None:
         if self._stop.is_set():
             return "the engine is stopping"
+        if self._paused is not None:
+            return f"entries {self._paused}"
         if stale:
             return "market data is stale" if self._caught_up else "catching up on history"
         if self.orders.degraded:
@@ -512,7 +575,7 @@ class LiveEngine:
     # -- stale data, alerts, risk events ------------------------------------------------------
     def _check_silence(self) -> None:
         """No bar within the poll: alert once if the last one closed too long ago."""
-        if not self._caught_up:
+        if not self._caught_up or not self.feed.realtime:  # a replay's bars are old by design
             return
         last = self._last_close_ns
         now = self.clock.now_ns()
@@ -569,12 +632,56 @@ class LiveEngine:
 
         return hook
 
+    # -- controls, on the engine's thread -----------------------------------------------------
+    def _flatten_now(self, symbol: str | None, actor: str, reason: str) -> list[str]:
+        """Cancel working entries and decide market exits of the symbols held."""
+        if not self._started:
+            raise ControlRefused("the engine is not running")
+        wanted = list(self.stepper.symbols) if symbol is None else [symbol]
+        self._cancel_entries(wanted)
+        pos_f, pend_i = self.stepper.run.book.pos_f, self.stepper.run.pending.pend_i
+        rows, closed = [], []
+        for name in wanted:
+            s = self.stepper.symbols.index(name)
+            if pos_f[s, QTY] != 0.0 and pend_i[s, KIND] != CLOSE:
+                rows.append(self.stepper.flatten(s))
+                closed.append(name)
+        if not rows:
+            what = "any symbol" if symbol is None else symbol
+            raise ControlRefused(f"no open position in {what} to flatten")
+        if self.routing is not None:  # live: what an order refers to is written before it
+            self.recorder.decisions()
+        step = Step(max(self.stepper.t - 1, 0), range(rows[0], rows[-1] + 1), range(0))
+        sent, _ = self._send(step, None)
+        self._counts["orders"] += sent
+        self.recorder.decisions()
+        log.warning("flatten %s by %s (%s)", ", ".join(closed), actor, reason or "no reason")
+        self._emit("control", action="flatten", actor=actor, reason=reason,
+                   detail=", ".join(closed))  # fmt: skip
+        return closed
+
+    def _lift_now(self, actor: str, reason: str) -> int:
+        """Lift the halt in the running loop and record it."""
+        if self._state != "halted":
+            raise ControlRefused(f"{self.name!r} is not halted (its risk state is {self._state})")
+        run, t = self.stepper.run, self.stepper.t - 1
+        run.pf[STATE] = float(TradingState.ACTIVE)
+        run.pf[PEAK] = float(run.track.equity[t]) if t >= 0 else float(run.pf[CASH])
+        self._state = "active"
+        event = self.journal.record_risk_event(
+            self.run_id, kind="resume", state="active", reason=reason, actor=actor
+        )
+        self._emit("control", action="lift_halt", actor=actor, reason=reason, detail="")
+        return event
+
     # -- stopping -----------------------------------------------------------------------------
-    def _cancel_entries(self) -> None:
-        """Cancel entry orders still working (exits, stops and take-profits stay)."""
+    def _cancel_entries(self, symbols: list[str] | None = None) -> None:
+        """Cancel entry orders still working (of `symbols`; exits, stops, take-profits stay)."""
         for row in self.journal.open_orders(self.run_id):
             k = -1 if row.decision_number is None else row.decision_number - self._base
             if row.type != "market" or not 0 <= k < int(self.stepper.run.book.cnt[0]):
+                continue
+            if symbols is not None and row.symbol not in symbols:
                 continue
             di, _ = self.stepper.decision_rows(range(k, k + 1))
             if int(di[0, D_ACTION]) in _ENTRIES:

@@ -2,7 +2,8 @@
 
 The bars seen, every decision the loop wrote (with each agent's vote and the reasons, numbered
 on from the run's earlier sessions), the entries the engine withheld and why, the paper
-simulator's fills and the orders they settle, positions that changed, and equity.
+simulator's fills and the orders they settle, positions that changed, round trips as they
+close, and equity.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from reinforcetrade.backtesting.records import D_ACTION, D_QTY, D_SYMBOL
 from reinforcetrade.backtesting.stepper import BarStepper, Step
 from reinforcetrade.core.clock import Clock
 from reinforcetrade.core.codes import Action
-from reinforcetrade.simulation.account import F_SYMBOL
+from reinforcetrade.simulation.account import F_SYMBOL, N_TRADE
 from reinforcetrade.storage import Journal
+from reinforcetrade.storage.backtest import trade_columns
 from reinforcetrade.trading.feeds import ClosedBar
 from reinforcetrade.trading.orders import OrderManager
 
@@ -31,6 +33,9 @@ class BarRecorder:
         self.clock = clock
         self.base = base  # journal number of the stepper's decision 0
         self.written = 0  # stepper decision rows in the journal so far
+        self.trades_written = 0  # stepper trade rows in the journal so far
+        # journal number of the stepper's trade 0 (a continued live run numbers on)
+        self.trade_base = len(journal.read_table("trades", run_id=orders.run_id))
         self.counts = {"decisions": 0, "fills": 0}
         # the last position quantity booked per symbol (a continued run's open rows included)
         self._booked = {p.symbol: p.qty for p in journal.positions(orders.run_id)}
@@ -80,10 +85,24 @@ class BarRecorder:
                         self.orders.broker.fetch_order(row.symbol, row.client_order_id)
                     )
         self.positions()
+        self.trades()
         track = self.stepper.run.track
         journal.record_equity(run_id, time=closed_ns, equity=float(track.equity[step.t]),
                               cash=float(track.cash[step.t]),
                               exposure=float(np.abs(track.exposure[:, step.t]).sum()))  # fmt: skip
+
+    def trades(self) -> None:
+        """Write the round trips closed since the last call."""
+        rows = range(self.trades_written, int(self.stepper.run.book.cnt[N_TRADE]))
+        if not len(rows):
+            return
+        columns = trade_columns(self.stepper.trade_frame(rows), self.run_id)
+        columns.pop("run_id")
+        columns["number"] = [k + self.trade_base for k in rows]
+        columns["decision_number"] = [int(d) + self.base for d in columns["decision_number"]]
+        for values in zip(*columns.values(), strict=True):
+            self.journal.record_trade(self.run_id, dict(zip(columns, values, strict=True)))
+        self.trades_written = rows.stop
 
     def _withheld(self, step: Step, held: list[tuple[int, str]]) -> None:
         """Record each withheld entry as an order never sent, with the reason."""
