@@ -7,6 +7,24 @@
 -- (reinforcetrade.storage.analysis.install_procedures runs only the functions part).
 
 -- BEGIN GENERATED SCHEMA (python -m reinforcetrade.storage.analysis ddl)
+CREATE TABLE audit_log (
+    id BIGSERIAL NOT NULL,
+    uid VARCHAR(32) NOT NULL,
+    time TIMESTAMP WITH TIME ZONE NOT NULL,
+    actor VARCHAR(100) NOT NULL,
+    client VARCHAR(100),
+    action VARCHAR(32) NOT NULL,
+    target VARCHAR(200),
+    reason TEXT,
+    outcome VARCHAR(16) NOT NULL,
+    detail TEXT,
+    CONSTRAINT pk_audit_log PRIMARY KEY (id),
+    CONSTRAINT ck_audit_log_outcome CHECK (outcome IN ('done', 'refused', 'failed')),
+    CONSTRAINT uq_audit_log_uid UNIQUE (uid)
+);
+
+CREATE INDEX ix_audit_log_time ON audit_log (time);
+
 CREATE TABLE engine_locks (
     name VARCHAR(200) NOT NULL,
     token VARCHAR(32) NOT NULL,

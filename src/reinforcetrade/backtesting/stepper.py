@@ -26,7 +26,7 @@ from reinforcetrade.backtesting.kernel import LIVE, TOWER, TowerInputs, run_bars
 from reinforcetrade.backtesting.metrics import periods_per_year
 from reinforcetrade.backtesting.records import Sized, Vote, write_decision
 from reinforcetrade.backtesting.result import decision_table, fill_table, trade_table
-from reinforcetrade.core.codes import Action, ExitReason, Reason
+from reinforcetrade.core.codes import Action, ExitReason, Reason, Regime
 from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.core.timeframes import Timeframe
 from reinforcetrade.data.bars import Bars
@@ -213,6 +213,29 @@ class BarStepper:
         frame = trade_table(ti, tf, self.symbols, self.index())
         frame.index = pd.RangeIndex(rows.start, rows.stop)
         return frame
+
+    def latest_signals(self) -> list[dict[str, Any]]:
+        """Return each symbol's agent signals and tower vote on the last bar stepped."""
+        t = self.t - 1
+        if t < 0:
+            return []
+        track, out = self._run.track, []
+        for s, symbol in enumerate(self.symbols):
+            vote = float(track.vote[s, t])
+            out.append({
+                "symbol": symbol,
+                "time": self.times[t],
+                "ready": bool(self._ready[s, t]),
+                "regime": Regime(int(self._regime[s, t])).name.lower(),
+                "agents": [
+                    {"agent": name, "signal": int(self._directions[s, t, a]),
+                     "confidence": float(self._confidences[s, t, a])}
+                    for a, name in enumerate(self.strategy.agent_names)
+                ],
+                "tower": {"direction": int(np.sign(vote)) if vote == vote else 0,
+                          "confidence": abs(vote), "threshold": float(track.threshold[s, t])},
+            })  # fmt: skip
+        return out
 
     def index(self) -> pd.DatetimeIndex:
         """Return the bar times stepped so far (UTC)."""

@@ -24,6 +24,7 @@ from reinforcetrade.cli.demo_cmd import demo
 from reinforcetrade.cli.optimize_cmds import optimize, walkforward
 from reinforcetrade.cli.report_cmd import report
 from reinforcetrade.cli.rl_cmds import models_app, train
+from reinforcetrade.cli.serve_cmd import serve_app
 from reinforcetrade.cli.state import state
 from reinforcetrade.cli.trade_cmds import alerts_app, trade_app
 from reinforcetrade.core.errors import DataValidationError, UserInputError
@@ -48,6 +49,7 @@ app.command("walkforward")(walkforward)
 app.add_typer(models_app, name="models")
 app.add_typer(trade_app, name="trade")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(serve_app, name="serve")
 
 
 def _version(value: bool) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
@@ -17,6 +17,9 @@ from reinforcetrade.config import Settings
 from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.core.formatting import figure
 from reinforcetrade.strategies import MultiAgentStrategy
+
+if TYPE_CHECKING:
+    from reinforcetrade.trading.engine import Mode
 
 trade_app = typer.Typer(
     help="Paper and live trading: the backtester's agents on bars as they close.",
@@ -95,75 +98,26 @@ def _feed(
     return ReplayFeed(frames, speed=parse_speed(speed))
 
 
-@trade_app.callback()
-def trade(
-    ctx: typer.Context,
-    paper: Annotated[
-        bool, typer.Option("--paper", help="Paper trading: the simulator fills (the default).")
-    ] = False,
-    live: Annotated[
-        bool,
-        typer.Option("--live", help="Real orders on --exchange with the config's keys (explicit)."),
-    ] = False,
-    replay: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--replay", help="Play this OHLCV file's bars (repeat for symbols).", dir_okay=False
-        ),
-    ] = None,
-    speed: Annotated[str, typer.Option("--speed", help="Replay speed: 100x, 1x … or max.")] = "max",
-    exchange: Annotated[
-        str | None, typer.Option("--exchange", "-e", help="Trade this ccxt exchange's bars.")
-    ] = None,
-    broker_name: Annotated[
-        str | None,
-        typer.Option(
-            "--broker",
-            help="Venue: paper, ccxt:<exchange>, oanda or ib (default: trading.broker); "
-            "ccxt:X is --exchange X. With --paper only its bars are used.",
-        ),
-    ] = None,
-    symbol: Annotated[
-        list[str] | None, typer.Option("--symbol", "-s", help="Symbol (repeat for several).")
-    ] = None,
-    timeframe: Annotated[
-        str | None, typer.Option("--timeframe", "-t", help="Bar length (exchange feeds).")
-    ] = None,
-    name: Annotated[
-        str | None, typer.Option("--name", help="Session name (its risk state follows it).")
-    ] = None,
-    journal: Annotated[
-        str | None, typer.Option("--journal", help="Journal URL (default: per mode).")
-    ] = None,
-    max_bars: Annotated[
-        int | None, typer.Option("--max-bars", min=1, help="Stop after this many bars.")
-    ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="YAML settings file.", dir_okay=False)
-    ] = None,
-    rl: Annotated[bool, typer.Option("--rl", help="Add the registry's champion RL agent.")] = False,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Add this registered RL model.")
-    ] = None,
-) -> None:
-    """Trade the multi-agent strategy on closed bars; Ctrl-C or SIGTERM stops it cleanly.
-
-    With no feed option it replays the bundled synthetic market. Entries stop first, open entry
-    orders follow `trading.open_orders_on_stop`, and everything is in the journal.
-    """
-    if ctx.invoked_subcommand is not None:
-        return
-    from reinforcetrade.storage import Journal
-    from reinforcetrade.trading.alerts import AlertRouter
-    from reinforcetrade.trading.engine import LiveEngine, Mode, journal_url
+def trade_parts(
+    settings: Settings,
+    paper: bool,
+    live: bool,
+    replay: list[Path] | None,
+    speed: str,
+    exchange: str | None,
+    broker_name: str | None,
+    symbol: list[str] | None,
+    timeframe: str | None,
+    rl: bool,
+    model: str | None,
+) -> tuple[Mode, Any, MultiAgentStrategy, Any]:
+    """Return the mode, feed, strategy and broker the trading options ask for."""
     from reinforcetrade.trading.factory import BrokerFactory
-    from reinforcetrade.trading.monitor import TradeMonitor
     from reinforcetrade.trading.paper import PaperBroker
 
     if paper and live:
         raise UserInputError("give --paper or --live, not both")
     mode: Mode = "live" if live else "paper"
-    settings = state.settings(config)
     venue = broker_name or settings.trading.broker
     if venue.startswith("ccxt:"):
         exchange = exchange or venue[5:]
@@ -180,12 +134,100 @@ def trade(
     feed = _feed(settings, replay, speed, exchange, symbol, timeframe, venue_broker)
     strategy = MultiAgentStrategy(use_rl=rl, model=model, settings=settings)
     broker = (venue_broker or factory.build(venue)) if live else PaperBroker()
+    return mode, feed, strategy, broker
+
+
+# the options `trade` and `serve` share
+PaperOpt = Annotated[
+    bool, typer.Option("--paper", help="Paper trading: the simulator fills (the default).")
+]
+LiveOpt = Annotated[
+    bool,
+    typer.Option("--live", help="Real orders on --exchange with the config's keys (explicit)."),
+]
+ReplayOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--replay", help="Play this OHLCV file's bars (repeat for symbols).", dir_okay=False
+    ),
+]
+SpeedOpt = Annotated[str, typer.Option("--speed", help="Replay speed: 100x, 1x … or max.")]
+ExchangeOpt = Annotated[
+    str | None, typer.Option("--exchange", "-e", help="Trade this ccxt exchange's bars.")
+]
+BrokerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--broker",
+        help="Venue: paper, ccxt:<exchange>, oanda or ib (default: trading.broker); "
+        "ccxt:X is --exchange X. With --paper only its bars are used.",
+    ),
+]
+SymbolOpt = Annotated[
+    list[str] | None, typer.Option("--symbol", "-s", help="Symbol (repeat for several).")
+]
+TimeframeOpt = Annotated[
+    str | None, typer.Option("--timeframe", "-t", help="Bar length (exchange feeds).")
+]
+NameOpt = Annotated[
+    str | None, typer.Option("--name", help="Session name (its risk state follows it).")
+]
+JournalOpt = Annotated[
+    str | None, typer.Option("--journal", help="Journal URL (default: per mode).")
+]
+MaxBarsOpt = Annotated[
+    int | None, typer.Option("--max-bars", min=1, help="Stop after this many bars.")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML settings file.", dir_okay=False)
+]
+RlOpt = Annotated[bool, typer.Option("--rl", help="Add the registry's champion RL agent.")]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", "-m", help="Add this registered RL model.")
+]
+
+
+@trade_app.callback()
+def trade(
+    ctx: typer.Context,
+    paper: PaperOpt = False,
+    live: LiveOpt = False,
+    replay: ReplayOpt = None,
+    speed: SpeedOpt = "max",
+    exchange: ExchangeOpt = None,
+    broker_name: BrokerOpt = None,
+    symbol: SymbolOpt = None,
+    timeframe: TimeframeOpt = None,
+    name: NameOpt = None,
+    journal: JournalOpt = None,
+    max_bars: MaxBarsOpt = None,
+    config: ConfigOpt = None,
+    rl: RlOpt = False,
+    model: ModelOpt = None,
+) -> None:
+    """Trade the multi-agent strategy on closed bars; Ctrl-C or SIGTERM stops it cleanly.
+
+    With no feed option it replays the bundled synthetic market. Entries stop first, open entry
+    orders follow `trading.open_orders_on_stop`, and everything is in the journal.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from reinforcetrade.storage import Journal
+    from reinforcetrade.trading.alerts import AlertRouter
+    from reinforcetrade.trading.engine import LiveEngine, journal_url
+    from reinforcetrade.trading.monitor import TradeMonitor
+
+    settings = state.settings(config)
+    mode, feed, strategy, broker = trade_parts(
+        settings, paper, live, replay, speed, exchange, broker_name, symbol, timeframe, rl, model
+    )
     url = journal or journal_url(settings, mode)
     router = AlertRouter.from_settings(settings.alerts)
     monitor = TradeMonitor(router.publish, name=name or mode)
     with router, Journal(url, password=settings.storage.password) as book:
-        engine = LiveEngine(strategy, feed, broker, book, mode=mode, name=name or mode,  # type: ignore[arg-type]
-                            observer=monitor)  # fmt: skip
+        engine = LiveEngine(
+            strategy, feed, broker, book, mode=mode, name=name or mode, observer=monitor
+        )
         run_id = engine.start()
         out.print(f"{mode} trading as run {run_id} of {book.name} (Ctrl-C stops)", markup=False)
         summary = engine.run(max_bars=max_bars)
@@ -225,7 +267,7 @@ def resume(
 ) -> None:
     """Lift a session's HALTED risk state: an explicit, recorded command."""
     from reinforcetrade.storage import Journal
-    from reinforcetrade.trading.engine import LiveEngine, Mode, journal_url
+    from reinforcetrade.trading.engine import LiveEngine, journal_url
 
     settings = state.settings(config)
     mode: Mode = "live" if live else "paper"

@@ -424,16 +424,29 @@ class StorageConfig(Section):
 
 
 class WebConfig(Section):
-    """The API and dashboard server."""
+    """The API and dashboard server (`reinforcetrade serve`; see docs/web.md)."""
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65_535)
     allow_public_bind: bool = Field(False, description="required to bind anything but loopback")
     username: str = "admin"
-    password: SecretStr | None = None
-    token_secret: SecretStr | None = None
+    password: SecretStr | None = Field(
+        None, description="plain password (from the environment); hashed in memory at start"
+    )
+    password_hash: SecretStr | None = Field(
+        None, description="scrypt hash from `reinforcetrade serve hash-password` (preferred)"
+    )
+    token_secret: SecretStr | None = Field(None, description="signs access tokens; >= 32 chars")
     token_ttl_seconds: int = Field(900, ge=60, le=86_400)
+    metrics_token: SecretStr | None = Field(
+        None, description="static bearer token Prometheus scrapes /metrics with; >= 32 chars"
+    )
     cors_origins: tuple[str, ...] = ()
+    login_attempts: int = Field(5, ge=1, le=1_000, description="failed logins per window")
+    login_window_seconds: int = Field(300, ge=1, le=86_400)
+    ticket_ttl_seconds: int = Field(30, ge=1, le=600, description="WebSocket tickets' life")
+    stream_queue: int = Field(1_000, ge=10, le=1_000_000, description="per-client messages")
+    reports_dir: Path | None = Field(None, description="folder of HTML reports the API lists")
 
 
 class AlertsConfig(Section):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ def plain(node: Any) -> Any:
         node = node.item()
     if isinstance(node, float):
         return node if math.isfinite(node) else None
-    if isinstance(node, pd.Timestamp):
+    if isinstance(node, pd.Timestamp | datetime):
         return node.isoformat()
     if isinstance(node, Mapping):
         return {str(k): plain(v) for k, v in node.items()}

@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
 from pydantic import SecretStr
-from sqlalchemy import Connection, Engine, Table, select, update
+from sqlalchemy import Connection, Engine, Executable, Table, select, update
 
 from reinforcetrade.config import Settings, StorageConfig
 from reinforcetrade.core.clock import Clock, WallClock
@@ -228,9 +228,28 @@ class JournalBase:
         row = self._read("read run", lambda c: c.execute(statement).mappings().first())
         return None if row is None else from_row(RunRow, row)
 
+    def fetch(self, statement: Executable) -> list[dict[str, Any]]:
+        """Return the rows of a SELECT on the journal's tables as dicts (for views and APIs)."""
+        return self._read(
+            "query", lambda c: [dict(row) for row in c.execute(statement).mappings().all()]
+        )
+
     def _insert_once(
         self, table: Table, keys: Sequence[str], values: Mapping[str, Any], what: str
     ) -> bool:
         """Insert a row unless its key exists; return whether it was new."""
         statement = insert_ignoring(self.dialect, table, keys)
         return self._write(what, lambda c: c.execute(statement, dict(values)).rowcount == 1)
+
+    def _insert_keyed(self, table: Table, values: Mapping[str, Any], what: str) -> int:
+        """Insert a row carrying a fresh `uid` once (a retry finds the first); return its id."""
+        statement = insert_ignoring(self.dialect, table, ["uid"]).returning(table.c.id)
+
+        def work(connection: Connection) -> int:
+            new = connection.execute(statement, dict(values)).scalar_one_or_none()
+            if new is not None:
+                return int(new)
+            found = select(table.c.id).where(table.c.uid == values["uid"])
+            return int(connection.execute(found).scalar_one())
+
+        return self._write(what, work)

@@ -41,7 +41,12 @@ from reinforcetrade.storage.inputs import (
 from reinforcetrade.storage.locks import EngineLock
 from reinforcetrade.storage.rows import RiskEventRow, from_row
 from reinforcetrade.storage.types import UtcDateTime, utc
-from reinforcetrade.storage.vocabulary import RISK_EVENT_KINDS, RISK_STATES, TRADE_SIDES
+from reinforcetrade.storage.vocabulary import (
+    AUDIT_OUTCOMES,
+    RISK_EVENT_KINDS,
+    RISK_STATES,
+    TRADE_SIDES,
+)
 
 __all__ = ["DEFAULT_URL", "Journal"]
 
@@ -138,17 +143,27 @@ class Journal(OrderBook):
         one_of("risk state", state, RISK_STATES)
         values = {"uid": uuid.uuid4().hex, "run_id": run_id, "time": self._now(time)}
         values |= {"kind": kind, "state": state, "reason": reason, "actor": actor}
-        events = schema.risk_events
-        statement = insert_ignoring(self.dialect, events, ["uid"]).returning(events.c.id)
+        return self._insert_keyed(schema.risk_events, values, f"record risk event {kind}")
 
-        def work(connection: Connection) -> int:
-            new = connection.execute(statement, values).scalar_one_or_none()
-            if new is not None:
-                return int(new)
-            found = select(events.c.id).where(events.c.uid == values["uid"])
-            return int(connection.execute(found).scalar_one())
-
-        return self._write(f"record risk event {kind}", work)
+    def record_audit(
+        self,
+        *,
+        actor: str,
+        action: str,
+        outcome: str,
+        target: str | None = None,
+        reason: str | None = None,
+        detail: str | None = None,
+        client: str | None = None,
+        time: object = None,
+    ) -> int:
+        """Record an operator's control action and its outcome in the audit log; return its id."""
+        one_of("audit outcome", outcome, AUDIT_OUTCOMES)
+        values = {"uid": uuid.uuid4().hex, "time": self._now(time), "actor": actor[:100],
+                  "client": None if client is None else client[:100], "action": action[:32],
+                  "target": None if target is None else target[:200], "reason": reason,
+                  "outcome": outcome, "detail": detail}  # fmt: skip
+        return self._insert_keyed(schema.audit_log, values, f"record audit {action}")
 
     def latest_risk_state(self, name: str, *, kind: str | None = None) -> RiskEventRow | None:
         """Return the last risk event of any run named `name` (and of `kind`), or None.

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from reinforcetrade.storage.orders import ORDER_STATUSES, ORDER_TYPES, SIDES
 from reinforcetrade.storage.types import Id, Json, Number, UtcDateTime
 from reinforcetrade.storage.vocabulary import (
+    AUDIT_OUTCOMES,
     LIQUIDITY,
     RISK_EVENT_KINDS,
     RISK_STATES,
@@ -287,6 +288,23 @@ risk_events = Table(
     _one_of("kind", RISK_EVENT_KINDS),
     _one_of("state", RISK_STATES),
     Index(None, "run_id", "time"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("uid", String(32), nullable=False, unique=True),
+    Column("time", UtcDateTime, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("client", String(100)),  # the address the request came from
+    Column("action", String(32), nullable=False),
+    Column("target", String(200)),
+    Column("reason", Text),
+    Column("outcome", String(16), nullable=False),
+    Column("detail", Text),
+    _one_of("outcome", AUDIT_OUTCOMES),
+    Index(None, "time"),
 )
 
 model_versions = Table(

@@ -19,3 +19,4 @@ RISK_EVENT_KINDS: Final[tuple[str, ...]] = (
 RISK_STATES: Final[tuple[str, ...]] = ("active", "reducing", "halted")
 LIQUIDITY: Final[tuple[str, ...]] = ("maker", "taker")
 TRADE_SIDES: Final[tuple[str, ...]] = ("long", "short")
+AUDIT_OUTCOMES: Final[tuple[str, ...]] = ("done", "refused", "failed")

@@ -94,11 +94,12 @@ class EngineEvent:
     """What the engine saw or did, for monitors: a bar, a fill, an order error, a breaker, an alert.
 
     ``bar``: close_ns, equity, cash, exposure (gross), exposures (per symbol), state, latency_ms,
-    stale, decisions; ``control``: action (pause, unpause, flatten, lift_halt, stop), actor,
-    reason, detail; ``fill``: symbol, side, qty, price, role,
-    client_order_id; ``order``: symbol, type, side, qty, role, client_order_id, outcome (placed,
-    rejected, unavailable, absent, unknown), reason; ``breaker``: symbol; ``alert``: alert (its
-    kind), message. Roles: e entry, x exit, s stop, t take-profit (None: paper's own ids).
+    stale, decisions; ``control``: action (pause, unpause, flatten, lift_halt), actor, reason,
+    detail; ``fill``: symbol, side, qty, price, role, client_order_id, slippage_bps (against the
+    reference price, positive: worse; None if unknown); ``order``: symbol, type, side, qty,
+    role, client_order_id, outcome (placed, rejected, unavailable, absent, unknown), reason;
+    ``breaker``: symbol; ``alert``: alert (its kind), message. Roles: e entry, x exit, s stop,
+    t take-profit (None: paper's own ids).
     """
 
     kind: str
@@ -626,9 +627,12 @@ class LiveEngine:
             if inner is not None:
                 inner(fill, order)
             cid = None if order is None else order.client_order_id
+            ref = fill.reference_price
+            sign = 1.0 if fill.side == "buy" else -1.0
+            bps = sign * (fill.price / ref - 1.0) * 1e4 if ref and ref == ref else None
             self._emit("fill", symbol=fill.symbol, side=fill.side, qty=fill.quantity,
                        price=fill.price, role=None if cid is None else role_of(cid),
-                       client_order_id=cid)  # fmt: skip
+                       client_order_id=cid, slippage_bps=bps)  # fmt: skip
 
         return hook
 

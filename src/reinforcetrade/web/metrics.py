@@ -16,6 +16,7 @@ from reinforcetrade.trading.engine import EngineEvent
 
 _STATES = {"active": 0, "reducing": 1, "halted": 2}
 LATENCY_BUCKETS = (0.5, 1, 2, 3, 5, 7.5, 10, 25, 50, 100, 250)  # ms
+SLIPPAGE_BUCKETS = (-50, -10, -5, -2, -1, 0, 1, 2, 5, 10, 25, 50, 100)  # bps
 
 
 class EngineMetrics:
@@ -51,6 +52,21 @@ class EngineMetrics:
             f"{p}_decision_latency_ms", "Bar-to-order latency inside the engine (ms)",
             buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self.slippage = Histogram(
+            f"{p}_slippage_bps", "Fill price against its reference, bps (positive: worse)",
+            buckets=SLIPPAGE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.open_positions = Gauge(f"{p}_open_positions", "Symbols with a position", registry=r)
+        self.open_orders = Gauge(f"{p}_open_orders", "Orders working at the venue", registry=r)
+        self.agent_confidence = Gauge(
+            f"{p}_agent_confidence", "Each agent's latest signed confidence (-1 to 1)",
+            ["symbol", "agent"], registry=r,
+        )  # fmt: skip
+        self.tower_confidence = Gauge(
+            f"{p}_tower_confidence", "The tower's latest signed confidence (-1 to 1)", ["symbol"],
+            registry=r,
+        )  # fmt: skip
+        self.running = Gauge(f"{p}_engine_running", "1 while the engine runs", registry=r)
         self._first = float("nan")
         self._peak = float("nan")
 
@@ -92,6 +108,27 @@ class EngineMetrics:
 
     def _on_fill(self, f: Any) -> None:
         self.fills.labels(symbol=str(f["symbol"]), side=str(f["side"])).inc()
+        bps = f.get("slippage_bps")
+        if bps is not None and bps == bps:
+            self.slippage.observe(float(bps))
+
+    def signals(self, latest: list[dict[str, Any]]) -> None:
+        """Set the agents' and the tower's latest confidences (from `BarStepper.latest_signals`)."""
+        for row in latest:
+            symbol = str(row["symbol"])
+            for agent in row["agents"]:
+                self.agent_confidence.labels(symbol=symbol, agent=str(agent["agent"])).set(
+                    float(agent["signal"]) * float(agent["confidence"])
+                )
+            tower = row["tower"]
+            self.tower_confidence.labels(symbol=symbol).set(
+                float(tower["direction"]) * float(tower["confidence"])
+            )
+
+    def book(self, positions: int, orders: int) -> None:
+        """Set how many positions are open and how many orders are working."""
+        self.open_positions.set(positions)
+        self.open_orders.set(orders)
 
     def _on_breaker(self, f: Any) -> None:
         self.breakers.labels(symbol=str(f["symbol"])).inc()
@@ -108,3 +145,26 @@ def fan_out(*observers: Callable[[EngineEvent], None]) -> Callable[[EngineEvent]
             observer(event)
 
     return observe
+
+
+class ServerMetrics:
+    """The API server's own metrics: requests by route and status, WebSocket clients and drops."""
+
+    def __init__(self, registry: CollectorRegistry, *, prefix: str = "rt") -> None:
+        r, p = registry, prefix
+        self.requests = Counter(
+            f"{p}_api_requests", "API requests by method, route and status",
+            ["method", "route", "status"], registry=r,
+        )  # fmt: skip
+        self.seconds = Histogram(
+            f"{p}_api_request_seconds", "API request duration (s)", ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )  # fmt: skip
+        self.ws_clients = Gauge(f"{p}_ws_clients", "WebSocket clients connected", registry=r)
+        self.ws_dropped = Counter(
+            f"{p}_ws_dropped", "WebSocket messages dropped for slow clients", registry=r
+        )
+        self.logins = Counter(
+            f"{p}_api_logins", "Login attempts by outcome", ["outcome"], registry=r
+        )

@@ -1,0 +1,281 @@
+"""`EngineHost`: the trading engine a server runs on its own thread, steered and watched.
+
+The host builds a `LiveEngine` on `start` (a fresh session each time), runs it on a thread, and
+is its observer: every event updates the Prometheus metrics and goes out on the WebSocket hub,
+and each bar also sends the new decisions (with every agent's vote and the reasons), the
+positions and the equity. The controls (stop, pause, flatten, lift a halt) pass through to
+the engine; the API records each in the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import SecretStr
+
+from reinforcetrade.core.plain import plain
+from reinforcetrade.storage import Journal
+from reinforcetrade.trading.control import ControlRefused
+from reinforcetrade.trading.engine import EngineEvent, EngineSummary, LiveEngine
+from reinforcetrade.web.hub import Hub
+from reinforcetrade.web.metrics import EngineMetrics
+
+log = logging.getLogger(__name__)
+
+HostState = Literal["idle", "running", "stopping", "stopped", "failed"]
+Builder = Callable[[Journal, Callable[[EngineEvent], None]], LiveEngine]
+
+
+class EngineHost:
+    """Starts, stops and steers one engine at a time; what it reports goes to metrics and hub."""
+
+    def __init__(
+        self,
+        build: Builder | None,
+        *,
+        journal_url: str | None,
+        hub: Hub,
+        metrics: EngineMetrics,
+        journal_password: SecretStr | None = None,
+        max_bars: int | None = None,
+        also: Callable[[EngineEvent], None] | None = None,
+    ) -> None:
+        self._build = build
+        self.journal_url = journal_url
+        self._password = journal_password
+        self.hub = hub
+        self.metrics = metrics
+        self.max_bars = max_bars
+        self.also = also  # e.g. a TradeMonitor's alerts
+        self.engine: LiveEngine | None = None
+        self.state: HostState = "idle"
+        self.stop_reason: str | None = None
+        self.error: str | None = None
+        self.summary: EngineSummary | None = None
+        self.alerts: deque[dict[str, Any]] = deque(maxlen=200)
+        self.last_bar: dict[str, Any] | None = None
+        self.signals: list[dict[str, Any]] = []
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._published = 0  # stepper decision rows sent on the hub
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    @property
+    def can_trade(self) -> bool:
+        """Return whether this server was given an engine to run."""
+        return self._build is not None
+
+    def start(self) -> dict[str, Any]:
+        """Build a fresh engine session and run it on its own thread; return the status."""
+        with self._lock:
+            if self._build is None or self.journal_url is None:
+                raise ControlRefused(
+                    "this server reads the journal only: start it with trading options "
+                    "(`reinforcetrade serve --paper …`) to run an engine"
+                )
+            if self.state in ("running", "stopping"):
+                raise ControlRefused(f"the engine is already {self.state}")
+            journal = Journal(self.journal_url, password=self._password).open()
+            try:
+                engine = self._build(journal, self.observe)
+                engine.start()
+            except BaseException:
+                journal.close()
+                raise
+            self.engine, self.summary, self.error, self.stop_reason = engine, None, None, None
+            self.last_bar, self.signals, self._published = None, [], 0
+            self.state = "running"
+            self._thread = threading.Thread(
+                target=self._run, args=(engine,), name="reinforcetrade-engine", daemon=True
+            )
+            self._thread.start()
+        self.metrics.running.set(1)
+        self._announce()
+        return self.status()
+
+    def _run(self, engine: LiveEngine) -> None:
+        try:
+            self.summary = engine.run(max_bars=self.max_bars, poll=0.25)
+            self.state, self.stop_reason = "stopped", self.summary.stopped
+        except Exception as exc:  # the API reports it; the server stays up
+            log.exception("the engine failed")
+            self.state, self.error = "failed", str(exc)
+        finally:
+            engine.journal.close()
+            self.metrics.running.set(0)
+            self._announce()
+
+    def stop(self, reason: str = "stopped from the API") -> dict[str, Any]:
+        """Ask the running engine to stop after the bar in hand."""
+        engine = self._running()
+        engine.request_stop(reason)
+        self.state = "stopping"
+        self._announce()
+        return self.status()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the engine's thread to end; return whether it has."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop the engine if it runs and wait for it (the server is going down)."""
+        if self.state in ("running", "stopping") and self.engine is not None:
+            self.engine.request_stop("the server is shutting down")
+        self.wait(timeout)
+
+    # -- controls -----------------------------------------------------------------------------
+    def pause(self, actor: str, reason: str) -> dict[str, Any]:
+        """Withhold new entries."""
+        self._running().pause(actor=actor, reason=reason)
+        self._announce()
+        return self.status()
+
+    def unpause(self, actor: str, reason: str) -> dict[str, Any]:
+        """Allow new entries again."""
+        self._running().unpause(actor=actor, reason=reason)
+        self._announce()
+        return self.status()
+
+    def flatten(self, symbol: str | None, actor: str, reason: str) -> list[str]:
+        """Close a symbol's position (None: all) at the next bar."""
+        return self._running().flatten(symbol, actor=actor, reason=reason)
+
+    def lift_halt(self, actor: str, reason: str) -> int:
+        """Lift the running engine's halt; return the risk event's id."""
+        event = self._running().lift_halt(actor=actor, reason=reason)
+        self._announce()
+        return event
+
+    def _running(self) -> LiveEngine:
+        if self.engine is None or self.state != "running":
+            raise ControlRefused(f"the engine is not running (it is {self.state})")
+        return self.engine
+
+    # -- what the API shows -------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """Return the engine's part of the status."""
+        engine = self.engine
+        out: dict[str, Any] = {
+            "state": self.state,
+            "can_trade": self.can_trade,
+            "stop_reason": self.stop_reason,
+            "error": self.error,
+        }
+        if engine is not None:
+            out |= {
+                "mode": engine.mode,
+                "name": engine.name,
+                "run_id": engine.run_id,
+                "symbols": list(engine.stepper.symbols),
+                "timeframe": engine.feed.timeframe.text,
+                "bars": engine.stepper.t,
+                "paused": engine.paused,
+                "risk_state": engine.state,
+            }
+        return dict(plain(out))
+
+    # -- the engine's observer (on its thread) ------------------------------------------------
+    def observe(self, event: EngineEvent) -> None:
+        """Update metrics and push the event (and, on a bar, what it produced) to clients."""
+        self.metrics(event)
+        if self.also is not None:
+            self.also(event)
+        at = event.time / 1e9
+        fields = dict(event.fields)
+        if event.kind == "alert":
+            self.alerts.append({"kind": fields["alert"], "message": fields["message"], "time": at})
+        if event.kind != "bar":
+            self.hub.publish(event.kind, fields, at=at)
+            if event.kind == "control":
+                self._announce()
+            return
+        engine = self.engine
+        if engine is None:
+            return
+        fields["time"] = int(str(fields.pop("close_ns"))) / 1e9
+        self.last_bar = fields
+        self.hub.publish("bar", fields, at=at)
+        self.hub.publish(
+            "equity", {k: fields[k] for k in ("time", "equity", "cash", "exposure")}, at=at
+        )
+        self._decisions(engine, at)
+        self.signals = engine.stepper.latest_signals()
+        self.metrics.signals(self.signals)
+        held = self.positions()
+        self.metrics.book(len(held), len(engine.journal.open_orders(engine.run_id)))
+        self.hub.publish("positions", held, at=at)
+
+    def positions(self) -> list[dict[str, Any]]:
+        """Return the running engine's open positions, marked at the last close."""
+        engine = self.engine
+        if engine is None:
+            return []
+        book = engine.orders.positions
+        return [
+            dict(
+                plain(
+                    {
+                        "symbol": symbol,
+                        "qty": p.quantity,
+                        "avg_price": p.average_price,
+                        "last_price": p.mark,
+                        "unrealised_pnl": p.unrealised_pnl,
+                        "realised_pnl": p.realised_pnl,
+                    }
+                )
+            )
+            for symbol, p in sorted(book.positions().items())
+            if not p.is_flat
+        ]
+
+    def _decisions(self, engine: LiveEngine, at: float) -> None:
+        """Push the decision rows written since the last bar, shaped as `/decisions` items."""
+        rows = range(self._published, int(engine.stepper.run.book.cnt[0]))
+        if not len(rows):
+            return
+        frame = engine.stepper.decision_frame(rows)
+        names = engine.strategy.agent_names
+        base = engine.recorder.base
+        for number, row in zip(frame.index, frame.to_dict("records"), strict=True):
+            item = {
+                k: row[k]
+                for k in (
+                    "time",
+                    "symbol",
+                    "action",
+                    "direction",
+                    "confidence",
+                    "threshold",
+                    "regime",
+                    "size",
+                    "qty",
+                    "stop",
+                    "take_profit",
+                    "exit_reason",
+                )
+            }
+            item["number"] = int(number) + base
+            item["reasons"] = [w for w in str(row["reasons"] or "").split("; ") if w]
+            item["agents"] = [
+                {
+                    "agent": n,
+                    "signal": row[f"signal_{n}"],
+                    "confidence": row[f"confidence_{n}"],
+                    "weight": row[f"weight_{n}"],
+                }
+                for n in names
+            ]
+            self.hub.publish("decision", item, at=at)
+        self._published = rows.stop
+
+    def _announce(self) -> None:
+        self.hub.publish("engine", self.status(), at=time.time())
