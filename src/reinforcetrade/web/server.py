@@ -2,16 +2,19 @@
 
 `WebServer.build` checks the settings first (`auth.check_settings`: no weak password, no short
 token secret, no public bind without the flag) so a bad configuration never serves a request.
-`serve` blocks until SIGINT/SIGTERM; `start_in_thread` serves beside a caller (tests,
-benchmarks) on a port it picks, and `stop` ends it; both stop the engine on the way out.
+`serve` blocks until SIGINT/SIGTERM (then returns normally); `start_in_thread` serves beside a
+caller (tests, benchmarks) on a port it picks, and `stop` ends it; both stop the engine on the
+way out.
 """
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Self
 
 import uvicorn
@@ -27,6 +30,22 @@ from reinforcetrade.web.auth import check_settings
 from reinforcetrade.web.host import Builder, EngineHost
 from reinforcetrade.web.hub import Hub
 from reinforcetrade.web.metrics import EngineMetrics
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn, but a SIGINT/SIGTERM ends `serve` normally instead of being raised again after."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        before = {s: signal.signal(s, self.handle_exit) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in before.items():
+                signal.signal(s, handler)
 
 
 class WebServer:
@@ -84,7 +103,7 @@ class WebServer:
 
     def serve(self) -> None:
         """Serve until interrupted (SIGINT/SIGTERM), then stop the engine."""
-        self._server = uvicorn.Server(self._config())
+        self._server = _Uvicorn(self._config())
         self._server.run()
 
     def start_in_thread(self, timeout: float = 20.0) -> Self:
