@@ -24,7 +24,8 @@ from reinforcetrade.data import generate_market
 from reinforcetrade.storage import Journal
 from reinforcetrade.strategies import MultiAgentStrategy
 from reinforcetrade.trading.ccxt_broker import CcxtBroker
-from reinforcetrade.trading.engine import Alert, LiveEngine
+from reinforcetrade.trading.engine import LiveEngine
+from reinforcetrade.trading.events import Alert
 from reinforcetrade.trading.feeds import ClosedBar, ReplayFeed
 
 SYMBOL = "BTC/USDT"

@@ -20,7 +20,8 @@ from reinforcetrade.config.sections import WebConfig
 from reinforcetrade.data import generate_market
 from reinforcetrade.storage import Journal
 from reinforcetrade.strategies import MultiAgentStrategy
-from reinforcetrade.trading.engine import EngineEvent, LiveEngine
+from reinforcetrade.trading.engine import LiveEngine
+from reinforcetrade.trading.events import EngineEvent
 from reinforcetrade.trading.paper import PaperBroker
 from reinforcetrade.web.server import WebServer
 

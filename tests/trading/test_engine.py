@@ -16,7 +16,8 @@ from reinforcetrade.data import generate_market
 from reinforcetrade.storage import Journal
 from reinforcetrade.storage.errors import EngineLockedError
 from reinforcetrade.strategies import MultiAgentStrategy
-from reinforcetrade.trading.engine import Alert, EngineRefused, LiveEngine, journal_url
+from reinforcetrade.trading.engine import EngineRefused, LiveEngine, journal_url
+from reinforcetrade.trading.events import Alert
 from reinforcetrade.trading.feeds import ClosedBar, ReplayFeed
 from reinforcetrade.trading.paper import PaperBroker
 

@@ -18,7 +18,8 @@ from reinforcetrade.simulation.account import QTY
 from reinforcetrade.storage import Journal
 from reinforcetrade.strategies import MultiAgentStrategy
 from reinforcetrade.trading.control import ControlQueue, ControlRefused
-from reinforcetrade.trading.engine import EngineEvent, EngineSummary, LiveEngine
+from reinforcetrade.trading.engine import LiveEngine
+from reinforcetrade.trading.events import EngineEvent, EngineSummary
 from reinforcetrade.trading.paper import PaperBroker
 
 SYMBOL = "BTC/USDT"

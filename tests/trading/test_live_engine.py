@@ -24,7 +24,8 @@ from reinforcetrade.core.clock import FixedClock
 from reinforcetrade.storage import Journal
 from reinforcetrade.trading.broker import BrokerFill
 from reinforcetrade.trading.ccxt_broker import CcxtBroker
-from reinforcetrade.trading.engine import Alert, LiveEngine
+from reinforcetrade.trading.engine import LiveEngine
+from reinforcetrade.trading.events import Alert
 from reinforcetrade.trading.live import ReconciliationError
 
 pytestmark = pytest.mark.network

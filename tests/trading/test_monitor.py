@@ -12,7 +12,8 @@ from reinforcetrade.data import generate_market
 from reinforcetrade.storage import Journal
 from reinforcetrade.strategies import MultiAgentStrategy
 from reinforcetrade.trading.alerts import Notice, Severity
-from reinforcetrade.trading.engine import EngineEvent, LiveEngine
+from reinforcetrade.trading.engine import LiveEngine
+from reinforcetrade.trading.events import EngineEvent
 from reinforcetrade.trading.feeds import ReplayFeed
 from reinforcetrade.trading.monitor import TradeMonitor
 from reinforcetrade.trading.paper import PaperBroker

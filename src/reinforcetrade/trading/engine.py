@@ -24,16 +24,14 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from reinforcetrade import __version__
@@ -57,6 +55,7 @@ from reinforcetrade.trading.broker import (
     OrderSide,
 )
 from reinforcetrade.trading.control import ControlQueue, ControlRefused
+from reinforcetrade.trading.events import Alert, EngineEvent, EngineSummary
 from reinforcetrade.trading.feeds import ClosedBar, Feed
 from reinforcetrade.trading.live import (
     ENTRY,
@@ -79,47 +78,6 @@ _EXIT = int(Action.EXIT)
 _INTRABAR = (int(ExitReason.STOP_LOSS), int(ExitReason.TAKE_PROFIT))
 _STATE_WORDS = {int(s): s.name.lower() for s in TradingState}
 _STATE_KIND = {"halted": "halt", "reducing": "reducing", "active": "resume"}
-
-
-@dataclass(frozen=True)
-class Alert:
-    """Something a person should know now: a stale feed, a halt, a rejected stop."""
-
-    kind: str
-    message: str
-
-
-@dataclass(frozen=True)
-class EngineEvent:
-    """What the engine saw or did, for monitors: a bar, a fill, an order error, a breaker, an alert.
-
-    ``bar``: close_ns, equity, cash, exposure (gross), exposures (per symbol), state, latency_ms,
-    stale, decisions; ``control``: action (pause, unpause, flatten, lift_halt), actor, reason,
-    detail; ``fill``: symbol, side, qty, price, role, client_order_id, slippage_bps (against the
-    reference price, positive: worse; None if unknown); ``order``: symbol, type, side, qty,
-    role, client_order_id, outcome (placed, rejected, unavailable, absent, unknown), reason;
-    ``breaker``: symbol; ``alert``: alert (its kind), message. Roles: e entry, x exit, s stop,
-    t take-profit (None: paper's own ids).
-    """
-
-    kind: str
-    time: int  # epoch ns
-    fields: Mapping[str, object]
-
-
-@dataclass(frozen=True)
-class EngineSummary:
-    """How a session went: its run, what it saw and did, why it stopped."""
-
-    run_id: int
-    bars: int
-    decisions: int
-    orders: int
-    fills: int
-    state: str
-    stopped: str
-    latencies_ms: npt.NDArray[np.float64]
-    alerts: tuple[Alert, ...]
 
 
 class EngineRefused(UserInputError):

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from reinforcetrade.trading.alerts import Notice, Severity
-from reinforcetrade.trading.engine import EngineEvent
+from reinforcetrade.trading.events import EngineEvent
 
 CRITICAL_ALERTS = frozenset({"halted", "stop_rejected", "reconcile", "exit_failed"})
 _ROLE_WORDS = {"e": "entry", "x": "exit", "s": "stop", "t": "take-profit"}

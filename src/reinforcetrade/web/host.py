@@ -21,7 +21,8 @@ from pydantic import SecretStr
 from reinforcetrade.core.plain import plain
 from reinforcetrade.storage import Journal
 from reinforcetrade.trading.control import ControlRefused
-from reinforcetrade.trading.engine import EngineEvent, EngineSummary, LiveEngine
+from reinforcetrade.trading.engine import LiveEngine
+from reinforcetrade.trading.events import EngineEvent, EngineSummary
 from reinforcetrade.web.hub import Hub
 from reinforcetrade.web.metrics import EngineMetrics
 

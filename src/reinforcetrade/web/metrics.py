@@ -12,7 +12,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from reinforcetrade.trading.engine import EngineEvent
+from reinforcetrade.trading.events import EngineEvent
 
 _STATES = {"active": 0, "reducing": 1, "halted": 2}
 LATENCY_BUCKETS = (0.5, 1, 2, 3, 5, 7.5, 10, 25, 50, 100, 250)  # ms

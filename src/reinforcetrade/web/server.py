@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 from reinforcetrade.config.sections import WebConfig
 from reinforcetrade.storage import Journal
-from reinforcetrade.trading.engine import EngineEvent
+from reinforcetrade.trading.events import EngineEvent
 from reinforcetrade.web.app import create_app
 from reinforcetrade.web.auth import check_settings
 from reinforcetrade.web.host import Builder, EngineHost
