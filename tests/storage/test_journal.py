@@ -436,3 +436,12 @@ def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path: Path) -> None:
         count = select(func.count()).select_from(schema.orders)
         with journal.engine.connect() as connection:
             assert connection.execute(count).scalar_one() == 0
+
+
+def test_a_sqlite_file_ignores_the_network_databases_password(tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    with Journal(url, password=SecretStr("for-postgresql-only")) as journal:  # one setting, both
+        run = journal.start_run("paper", name="desk", symbols=["BTC/USDT"], timeframe="1h")
+        assert journal.run(run) is not None

@@ -85,7 +85,7 @@ class Database:
                 "hold a password): expected sqlite:///path/to/file.db or "
                 "postgresql+psycopg://user@host:5432/database"
             ) from None
-        if password is not None:
+        if password is not None and parsed.get_backend_name() != "sqlite":  # a file has none
             parsed = parsed.set(password=password.get_secret_value())
         if parsed.drivername == "postgresql":  # the driver this project installs
             parsed = parsed.set(drivername="postgresql+psycopg")
