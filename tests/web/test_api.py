@@ -463,6 +463,10 @@ def test_metrics_are_scraped_with_the_static_token(served: Served) -> None:
             "rt_decision_latency_ms_bucket", "rt_agent_confidence", "rt_tower_confidence",
             "rt_api_requests_total", "rt_api_request_seconds_bucket", "rt_ws_clients"} <= names  # fmt: skip
     assert samples[("rt_engine_running", ())] == 1.0
+    orders = served.journal.read_table("orders", run_id=served.server.host.engine.run_id)  # type: ignore[union-attr]
+    for state, count in orders["status"].value_counts().items():
+        assert samples[("rt_orders_by_state", (("state", str(state)),))] == count
+    assert samples[("rt_orders_by_state", (("state", "expired"),))] == 0
     assert samples[("rt_bars_total", ())] >= 870
     status_calls = [v for (n, labels), v in samples.items() if n == "rt_api_requests_total"
                     and ("route", "/api/v1/status") in labels]  # fmt: skip

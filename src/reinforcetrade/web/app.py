@@ -29,11 +29,11 @@ from reinforcetrade import __version__
 from reinforcetrade.config.sections import WebConfig
 from reinforcetrade.core.plain import plain
 from reinforcetrade.storage import Journal
-from reinforcetrade.web import views
+from reinforcetrade.web import reads, views
 from reinforcetrade.web.api import Context, Security, _bearer, require_user
 from reinforcetrade.web.auth import Credentials, LoginLimiter, TicketBook, TokenSigner
 from reinforcetrade.web.host import EngineHost
-from reinforcetrade.web.metrics import ServerMetrics
+from reinforcetrade.web.metrics import OrderStates, ServerMetrics
 from reinforcetrade.web.stream import build_stream
 
 PUBLIC = frozenset(
@@ -61,6 +61,7 @@ def create_app(
     """Return the app serving `host`'s engine and `journal` with these credentials."""
     registry = registry or host.metrics.registry
     metrics = ServerMetrics(registry)
+    registry.register(OrderStates(journal, lambda: _run_of(host, journal)))
     host.hub.on_drop = metrics.ws_dropped.inc
 
     @asynccontextmanager
@@ -187,6 +188,14 @@ def _hello(app: FastAPI, host: EngineHost) -> dict[str, Any]:
         "last_bar": host.last_bar,
     }
     return dict(plain(hello))
+
+
+def _run_of(host: EngineHost, journal: Journal) -> int | None:
+    """Return the run the metrics describe: the engine's, else the journal's newest."""
+    if host.engine is not None:
+        return host.engine.run_id
+    run = reads.current_run(journal)
+    return None if run is None else int(run["id"])
 
 
 @cache

@@ -7,11 +7,16 @@ An engine observer (`LiveEngine(observer=EngineMetrics())`, or beside a `TradeMo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
 
+from reinforcetrade.storage import Journal, schema
+from reinforcetrade.storage.orders import ORDER_STATUSES
 from reinforcetrade.trading.events import EngineEvent
 
 _STATES = {"active": 0, "reducing": 1, "halted": 2}
@@ -168,3 +173,28 @@ class ServerMetrics:
         self.logins = Counter(
             f"{p}_api_logins", "Login attempts by outcome", ["outcome"], registry=r
         )
+
+
+class OrderStates(Collector):
+    """`rt_orders_by_state{state}`: the current run's orders by journal status, read at scrape."""
+
+    def __init__(self, journal: Journal, run_id: Callable[[], int | None], *, prefix: str = "rt"):
+        self.journal = journal
+        self.run_id = run_id
+        self.name = f"{prefix}_orders_by_state"
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Yield the gauge family (empty before the first run)."""
+        family = GaugeMetricFamily(
+            self.name, "Orders of the current run by state", labels=["state"]
+        )
+        run = self.run_id()
+        if run is not None:
+            orders = schema.orders
+            counts = {str(r["status"]): int(r["n"]) for r in self.journal.fetch(
+                select(orders.c.status, func.count().label("n"))
+                .where(orders.c.run_id == run).group_by(orders.c.status)
+            )}  # fmt: skip
+            for state in ORDER_STATUSES:
+                family.add_metric([state], counts.get(state, 0))
+        yield family
