@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -208,121 +209,79 @@ def ticket(ctx: Ctx, user: User, request: Request) -> Ticket:
 
 
 # -- controls ---------------------------------------------------------------------------
-def act(
-    ctx: Ctx,
-    request: Request,
-    user: Principal,
-    action: str,
-    target: str | None,
-    reason: str,
-    work: Any,
-) -> Outcome:
-    """Run a control action and record it in the audit log (refusals and failures too)."""
-    client = request.client.host if request.client else None
-    try:
-        detail = str(work() or "")
-    except UserInputError as exc:  # ControlRefused, EngineRefused, …
-        ctx.journal.record_audit(
-            actor=user.user,
-            action=action,
-            outcome="refused",
-            target=target,
-            reason=reason,
-            detail=str(exc),
-            client=client,
-        )
-        raise HTTPException(409, str(exc)) from None
-    except Exception as exc:
-        ctx.journal.record_audit(
-            actor=user.user,
-            action=action,
-            outcome="failed",
-            target=target,
-            reason=reason,
-            detail=repr(exc),
-            client=client,
-        )
-        raise
-    ctx.journal.record_audit(
-        actor=user.user,
-        action=action,
-        outcome="done",
-        target=target,
-        reason=reason,
-        detail=detail,
-        client=client,
-    )
-    return Outcome(action=action, accepted=True, detail=detail, engine=ctx.host.status())
+class Operator:
+    """A control request's author: runs the action and writes it to the audit log."""
+
+    def __init__(self, ctx: Context, request: Request, user: Principal) -> None:
+        self.ctx, self.user = ctx, user.user
+        self.client = request.client.host if request.client else None
+
+    def act(self, action: str, target: str | None, reason: str, work: Any) -> Outcome:
+        """Run `work`; record it done, refused (409) or failed, with who, whence and why."""
+        journal = self.ctx.journal
+
+        def audit(outcome: str, detail: str) -> None:
+            journal.record_audit(actor=self.user, action=action, outcome=outcome, target=target,
+                                 reason=reason, detail=detail, client=self.client)  # fmt: skip
+
+        try:
+            detail = str(work() or "")
+        except UserInputError as exc:  # ControlRefused, EngineRefused, …
+            audit("refused", str(exc))
+            raise HTTPException(409, str(exc)) from None
+        except Exception as exc:
+            audit("failed", repr(exc))
+            raise
+        audit("done", detail)
+        return Outcome(action=action, accepted=True, detail=detail, engine=self.ctx.host.status())
+
+
+def operator(ctx: Ctx, request: Request, user: User) -> Operator:
+    """Return the request's `Operator`."""
+    return Operator(ctx, request, user)
+
+
+Op = Annotated[Operator, Depends(operator)]
 
 
 @private.post("/control/start", tags=["control"], responses={409: {}})
-def start(ctx: Ctx, body: Control, user: User, request: Request) -> Outcome:
+def start(ctx: Ctx, body: Control, op: Op) -> Outcome:
     """Start the engine (a new session)."""
-    return act(
-        ctx, request, user, "start", None, body.reason, lambda: f"run {ctx.host.start()['run_id']}"
-    )
+    return op.act("start", None, body.reason, lambda: f"run {ctx.host.start()['run_id']}")
 
 
 @private.post("/control/stop", tags=["control"], responses={409: {}})
-def stop(ctx: Ctx, body: Control, user: User, request: Request) -> Outcome:
+def stop(ctx: Ctx, body: Control, op: Op) -> Outcome:
     """Stop the engine after the bar in hand (the open-order policy applies)."""
-    why = f"stopped by {user.user}" + (f": {body.reason}" if body.reason else "")
-    return act(ctx, request, user, "stop", None, body.reason, lambda: ctx.host.stop(why)["state"])
+    why = f"stopped by {op.user}" + (f": {body.reason}" if body.reason else "")
+    return op.act("stop", None, body.reason, lambda: ctx.host.stop(why)["state"])
 
 
 @private.post("/control/pause", tags=["control"], responses={409: {}})
-def pause(ctx: Ctx, body: Control, user: User, request: Request) -> Outcome:
+def pause(ctx: Ctx, body: Control, op: Op) -> Outcome:
     """Withhold new entries (exits, stops and take-profits go on)."""
-    return act(
-        ctx,
-        request,
-        user,
-        "pause",
-        None,
-        body.reason,
-        lambda: ctx.host.pause(user.user, body.reason)["paused"],
-    )
+    return op.act("pause", None, body.reason,
+                  lambda: ctx.host.pause(op.user, body.reason)["paused"])  # fmt: skip
 
 
 @private.post("/control/unpause", tags=["control"], responses={409: {}})
-def unpause(ctx: Ctx, body: Control, user: User, request: Request) -> Outcome:
+def unpause(ctx: Ctx, body: Control, op: Op) -> Outcome:
     """Allow new entries again."""
-    return act(
-        ctx,
-        request,
-        user,
-        "unpause",
-        None,
-        body.reason,
-        lambda: ctx.host.unpause(user.user, body.reason)["state"],
-    )
+    return op.act("unpause", None, body.reason,
+                  lambda: ctx.host.unpause(op.user, body.reason)["state"])  # fmt: skip
 
 
 @private.post("/control/flatten", tags=["control"], responses={409: {}})
-def flatten(ctx: Ctx, body: Flatten, user: User, request: Request) -> Outcome:
+def flatten(ctx: Ctx, body: Flatten, op: Op) -> Outcome:
     """Close one symbol's position, or all, at market on the next bar."""
-    return act(
-        ctx,
-        request,
-        user,
-        "flatten",
-        body.symbol or "all",
-        body.reason,
-        lambda: ", ".join(ctx.host.flatten(body.symbol, user.user, body.reason)),
-    )
+    closed = partial(ctx.host.flatten, body.symbol, op.user, body.reason)
+    return op.act("flatten", body.symbol or "all", body.reason, lambda: ", ".join(closed()))
 
 
 @private.post("/control/lift-halt", tags=["control"], responses={409: {}})
-def lift_halt(ctx: Ctx, body: Lift, user: User, request: Request) -> Outcome:
+def lift_halt(ctx: Ctx, body: Lift, op: Op) -> Outcome:
     """Lift a risk halt (recorded as a resume; the drawdown peak restarts here)."""
     if not body.reason.strip():
         raise HTTPException(422, "lifting a halt needs a reason")
-    return act(
-        ctx,
-        request,
-        user,
-        "lift_halt",
-        None,
-        body.reason,
-        lambda: f"risk event {ctx.host.lift_halt(user.user, body.reason)}",
-    )
+    return op.act("lift_halt", None, body.reason,
+                  lambda: f"risk event {ctx.host.lift_halt(op.user, body.reason)}")  # fmt: skip

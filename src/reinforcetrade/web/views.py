@@ -79,6 +79,23 @@ def positions(ctx: Ctx, run_id: RunId = None) -> list[dict[str, Any]]:
     return reads.positions(ctx.journal, int(ctx.run_of(run_id)["id"]))
 
 
+def run_page(
+    ctx: Ctx,
+    table: str,
+    run_id: int | None,
+    symbol: str | None,
+    limit: int,
+    offset: int,
+    *where: ColumnElement[bool],
+) -> reads.Page:
+    """Return a page of a run's rows of `table` (of one symbol, if given), newest first."""
+    source = schema.metadata.tables[table]
+    wanted = [source.c.run_id == int(ctx.run_of(run_id)["id"]), *where]
+    if symbol:
+        wanted.append(source.c.symbol == symbol)
+    return reads.page(ctx.journal, table, where=wanted, limit=limit, offset=offset)
+
+
 @private.get("/orders", tags=["views"])
 def orders(
     ctx: Ctx,
@@ -89,13 +106,8 @@ def orders(
     offset: Offset = 0,
 ) -> reads.Page:
     """Orders, newest first."""
-    o = schema.orders
-    where: list[ColumnElement[bool]] = [o.c.run_id == int(ctx.run_of(run_id)["id"])]
-    if status == "open":
-        where.append(o.c.status.in_(OPEN_STATUSES))
-    if symbol:
-        where.append(o.c.symbol == symbol)
-    return reads.page(ctx.journal, "orders", where=where, limit=limit, offset=offset)
+    working = [schema.orders.c.status.in_(OPEN_STATUSES)] if status == "open" else []
+    return run_page(ctx, "orders", run_id, symbol, limit, offset, *working)
 
 
 @private.get("/trades", tags=["views"])
@@ -103,11 +115,7 @@ def trades(
     ctx: Ctx, run_id: RunId = None, symbol: Text = None, limit: Limit = 100, offset: Offset = 0
 ) -> reads.Page:
     """Closed round trips, newest first."""
-    t = schema.trades
-    where: list[ColumnElement[bool]] = [t.c.run_id == int(ctx.run_of(run_id)["id"])]
-    if symbol:
-        where.append(t.c.symbol == symbol)
-    return reads.page(ctx.journal, "trades", where=where, limit=limit, offset=offset)
+    return run_page(ctx, "trades", run_id, symbol, limit, offset)
 
 
 @private.get("/fills", tags=["views"])
@@ -115,11 +123,7 @@ def fills(
     ctx: Ctx, run_id: RunId = None, symbol: Text = None, limit: Limit = 100, offset: Offset = 0
 ) -> reads.Page:
     """Executions, newest first."""
-    f = schema.fills
-    where: list[ColumnElement[bool]] = [f.c.run_id == int(ctx.run_of(run_id)["id"])]
-    if symbol:
-        where.append(f.c.symbol == symbol)
-    return reads.page(ctx.journal, "fills", where=where, limit=limit, offset=offset)
+    return run_page(ctx, "fills", run_id, symbol, limit, offset)
 
 
 @private.get("/equity", tags=["views"])
@@ -173,14 +177,7 @@ def risk_events(
     ctx: Ctx, run_id: RunId = None, limit: Limit = 100, offset: Offset = 0
 ) -> reads.Page:
     """Risk events (halts, resumes, stale data …), newest first."""
-    r = schema.risk_events
-    return reads.page(
-        ctx.journal,
-        "risk_events",
-        where=[r.c.run_id == int(ctx.run_of(run_id)["id"])],
-        limit=limit,
-        offset=offset,
-    )
+    return run_page(ctx, "risk_events", run_id, None, limit, offset)
 
 
 @private.get("/runs", tags=["views"])
