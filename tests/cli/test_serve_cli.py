@@ -116,3 +116,12 @@ def test_serve_runs_the_engine_and_stops_on_request_then_on_sigterm(tmp_path: Pa
         assert (run["name"], run["status"]) == ("web-desk", "stopped")
         audit = journal.read_table("audit_log")
         assert audit[["actor", "action", "outcome"]].values.tolist() == [["admin", "stop", "done"]]
+
+
+def test_the_published_openapi_schema_is_current() -> None:
+    from reinforcetrade.web.app import openapi_schema
+
+    published = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+    assert json.loads(published.read_text()) == json.loads(json.dumps(openapi_schema())), (
+        "docs/openapi.json is out of date: run `reinforcetrade serve openapi --out docs/openapi.json`"
+    )
