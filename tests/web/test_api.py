@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -416,9 +417,11 @@ def test_the_stream_needs_a_one_time_ticket_and_pushes_what_happens(served: Serv
         start = served.server.host.engine.stepper.t  # type: ignore[union-attr]
         served.gates.feeds[-1].open_to(start + 3)
         kinds: list[str] = []
+        messages: list[dict[str, Any]] = []
         bars: list[dict[str, Any]] = []
         while len(bars) < 3:
             message = json.loads(ws.recv(timeout=30))
+            messages.append(message)
             kinds.append(message["type"])
             if message["type"] == "bar":
                 bars.append(message["data"])
@@ -426,7 +429,11 @@ def test_the_stream_needs_a_one_time_ticket_and_pushes_what_happens(served: Serv
         assert all(
             set(b) >= {"time", "equity", "cash", "exposure", "state", "latency_ms"} for b in bars
         )
-        assert bars[1]["time"] - bars[0]["time"] == 3_600
+        times = [datetime.fromisoformat(b["time"]) for b in bars]
+        assert times[1] - times[0] == timedelta(hours=1)
+        equity = next(m for m in messages if m["type"] == "equity")["data"]
+        assert set(equity) == {"time", "equity", "cash", "exposure", "drawdown", "pnl_total"}
+        assert 0.0 <= equity["drawdown"] < 1.0
     with connect(served.ws_url()) as ws:  # a ticket is good once
         ws.send(json.dumps({"ticket": ticket}))
         with pytest.raises(ConnectionClosed) as reused:

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal
 
+import pandas as pd
 from pydantic import SecretStr
 
 from reinforcetrade.core.plain import plain
@@ -23,6 +24,7 @@ from reinforcetrade.storage import Journal
 from reinforcetrade.trading.control import ControlRefused
 from reinforcetrade.trading.engine import LiveEngine
 from reinforcetrade.trading.events import EngineEvent, EngineSummary
+from reinforcetrade.web import reads
 from reinforcetrade.web.hub import Hub
 from reinforcetrade.web.metrics import EngineMetrics
 
@@ -64,6 +66,8 @@ class EngineHost:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._published = 0  # stepper decision rows sent on the hub
+        self._first: float | None = None  # the session's first equity and its peak so far
+        self._peak: float | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     @property
@@ -90,6 +94,9 @@ class EngineHost:
                 raise
             self.engine, self.summary, self.error, self.stop_reason = engine, None, None, None
             self.last_bar, self.signals, self._published = None, [], 0
+            known = reads.account(journal, engine.run_id)  # a continued live run has some
+            self._peak = known["peak"]
+            self._first = None if known["equity"] is None else known["equity"] - known["pnl_total"]
             self.state = "running"
             self._thread = threading.Thread(
                 target=self._run, args=(engine,), name="reinforcetrade-engine", daemon=True
@@ -193,7 +200,12 @@ class EngineHost:
         at = event.time / 1e9
         fields = dict(event.fields)
         if event.kind == "alert":
-            self.alerts.append({"kind": fields["alert"], "message": fields["message"], "time": at})
+            fields = {
+                "kind": fields["alert"],
+                "message": fields["message"],
+                "time": _iso(event.time),
+            }
+            self.alerts.append(fields)
         if event.kind != "bar":
             self.hub.publish(event.kind, fields, at=at)
             if event.kind == "control":
@@ -202,14 +214,19 @@ class EngineHost:
         engine = self.engine
         if engine is None:
             return
-        fields["time"] = int(str(fields.pop("close_ns"))) / 1e9
+        fields["time"] = _iso(int(str(fields.pop("close_ns"))))
         self.last_bar = fields
         self.hub.publish("bar", fields, at=at)
-        self.hub.publish(
-            "equity", {k: fields[k] for k in ("time", "equity", "cash", "exposure")}, at=at
-        )
+        equity = float(str(fields["equity"]))
+        if equity == equity:
+            self._first = equity if self._first is None else self._first
+            self._peak = max(self._peak or equity, equity)
+        account = {k: fields[k] for k in ("time", "equity", "cash", "exposure")}
+        account["drawdown"] = 1.0 - equity / self._peak if self._peak else None
+        account["pnl_total"] = equity - self._first if self._first is not None else None
+        self.hub.publish("equity", account, at=at)
         self._decisions(engine, at)
-        self.signals = engine.stepper.latest_signals()
+        self.signals = [s | {"time": _iso(s["time"])} for s in engine.stepper.latest_signals()]
         self.metrics.signals(self.signals)
         held = self.positions()
         self.metrics.book(len(held), len(engine.journal.open_orders(engine.run_id)))
@@ -280,3 +297,8 @@ class EngineHost:
 
     def _announce(self) -> None:
         self.hub.publish("engine", self.status(), at=time.time())
+
+
+def _iso(ns: int) -> str:
+    """Return epoch nanoseconds as an ISO-8601 UTC time."""
+    return pd.Timestamp(ns, tz="UTC").isoformat()

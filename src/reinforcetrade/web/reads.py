@@ -76,7 +76,8 @@ def account(journal: Journal, run_id: int, *, now: datetime | None = None) -> di
         }
     first = journal.fetch(select(eq.c.equity).where(mine).order_by(eq.c.time).limit(1))
     peak = journal.fetch(select(func.max(eq.c.equity).label("peak")).where(mine))[0]["peak"]
-    midnight = (now or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = now or last[0]["time"]  # the latest bar's day: right for replays as for live
+    midnight = today.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     before = journal.fetch(
         select(eq.c.equity).where(mine, eq.c.time < midnight).order_by(eq.c.time.desc()).limit(1)
     )

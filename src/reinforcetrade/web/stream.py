@@ -66,7 +66,7 @@ def build_stream(
         finally:
             hub.unsubscribe(sub)
             metrics.ws_clients.dec()
-            with contextlib.suppress(RuntimeError):
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
                 await websocket.close()
 
     return router
