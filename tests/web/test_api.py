@@ -21,6 +21,7 @@ from reinforcetrade.backtesting import EnhancedBacktester
 from reinforcetrade.config import Settings
 from reinforcetrade.storage import Journal
 from reinforcetrade.strategies import MultiAgentStrategy
+from reinforcetrade.web import reads
 from reinforcetrade.web.app import PUBLIC
 from reinforcetrade.web.auth import (
     LoginLimiter,
@@ -280,6 +281,11 @@ def test_the_views_show_the_running_session(served: Served) -> None:
     curve = http.get("/api/v1/equity?limit=50", headers=header).json()
     assert len(curve) == 50
     assert all(0.0 <= p["drawdown"] < 1.0 for p in curve)
+    journalled = reads.equity_curve(served.journal, status["run"]["id"], limit=50)
+    assert [p["time"] for p in curve] == [p["time"].isoformat() for p in journalled]
+    for served_point, row in zip(curve, journalled, strict=True):  # memory = the journal
+        for key in ("equity", "cash", "exposure", "drawdown"):
+            assert served_point[key] == pytest.approx(row[key], rel=1e-12), key
     signals = http.get("/api/v1/signals", headers=header).json()
     assert signals[0]["symbol"] == SYMBOL
     assert {a["agent"] for a in signals[0]["agents"]} == {"environment", "short_term", "trend"}

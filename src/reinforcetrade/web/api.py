@@ -120,7 +120,7 @@ class Security:
         return self.user(token)
 
 
-def require_user(
+async def require_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -151,8 +151,17 @@ class Context:
             raise HTTPException(404, "no such run" if run_id else "no paper or live run yet")
         return run
 
+    def run_id(self, run_id: int | None) -> int:
+        """Return the id of the run asked for (the engine's needs no query)."""
+        engine = self.host.engine
+        if engine is not None and run_id in (None, engine.run_id):
+            return engine.run_id
+        if run_id is not None and reads.run_exists(self.journal, run_id):
+            return run_id
+        return int(self.run_of(run_id)["id"])
 
-def context(request: Request) -> Context:
+
+async def context(request: Request) -> Context:
     """Return the app's `Context`."""
     found: Context = request.app.state.context
     return found
@@ -228,11 +237,13 @@ class Operator:
             detail = str(work() or "")
         except UserInputError as exc:  # ControlRefused, EngineRefused, …
             audit("refused", str(exc))
+            self.ctx.host.touch()
             raise HTTPException(409, str(exc)) from None
         except Exception as exc:
             audit("failed", repr(exc))
             raise
         audit("done", detail)
+        self.ctx.host.touch()
         return Outcome(action=action, accepted=True, detail=detail, engine=self.ctx.host.status())
 
 

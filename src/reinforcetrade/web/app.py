@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
 from importlib import resources
@@ -24,6 +24,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reinforcetrade import __version__
 from reinforcetrade.config.sections import WebConfig
@@ -32,6 +34,7 @@ from reinforcetrade.storage import Journal
 from reinforcetrade.web import reads, views
 from reinforcetrade.web.api import Context, Security, _bearer, require_user
 from reinforcetrade.web.auth import Credentials, LoginLimiter, TicketBook, TokenSigner
+from reinforcetrade.web.cache import ViewCache
 from reinforcetrade.web.host import EngineHost
 from reinforcetrade.web.metrics import OrderStates, ServerMetrics
 from reinforcetrade.web.stream import build_stream
@@ -86,6 +89,9 @@ def create_app(
         LoginLimiter(cfg.login_attempts, cfg.login_window_seconds),
     )
     app.state.context = Context(host, journal, metrics, cfg.reports_dir)
+    app.state.views = ViewCache(  # with no engine here, another process may write: 1 s at most
+        lambda: host.version if host.state == "running" else (host.version, int(time.monotonic()))
+    )
     app.include_router(views.public)
     app.include_router(views.private)
     app.include_router(build_stream(host.hub, metrics, lambda: _hello(app, host)))
@@ -98,19 +104,7 @@ def create_app(
             allow_credentials=False,
         )
 
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
-        metrics.seconds.labels(request.method, path).observe(time.perf_counter() - started)
-        for name, value in _HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    app.add_middleware(Measured, metrics=metrics)
 
     @app.get("/health", tags=["public"])
     def health() -> dict[str, str]:
@@ -155,6 +149,40 @@ def create_app(
         )
 
     return app
+
+
+class Measured:
+    """ASGI middleware: counts and times each request by route and status, adds the headers."""
+
+    def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; note its route, status and duration; add the headers."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def answer(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = MutableHeaders(scope=message)
+                for name, value in _HEADERS.items():
+                    if name not in headers:
+                        headers.append(name, value)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, answer)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            method = str(scope["method"])
+            self.metrics.requests.labels(method, path, str(status)).inc()
+            self.metrics.seconds.labels(method, path).observe(time.perf_counter() - started)
 
 
 def schema_of(app: FastAPI) -> dict[str, Any]:

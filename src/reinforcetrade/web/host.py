@@ -31,6 +31,7 @@ from reinforcetrade.web.metrics import EngineMetrics
 log = logging.getLogger(__name__)
 
 HostState = Literal["idle", "running", "stopping", "stopped", "failed"]
+CURVE = 100_000  # equity points the host keeps in memory (the API's largest page)
 Builder = Callable[[Journal, Callable[[EngineEvent], None]], LiveEngine]
 
 
@@ -63,9 +64,12 @@ class EngineHost:
         self.alerts: deque[dict[str, Any]] = deque(maxlen=200)
         self.last_bar: dict[str, Any] | None = None
         self.signals: list[dict[str, Any]] = []
+        # the running session's equity points as the journal has them (the latest CURVE)
+        self.curve: deque[dict[str, Any]] = deque(maxlen=CURVE)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._published = 0  # stepper decision rows sent on the hub
+        self.version = 0  # bumped whenever what the API shows may have changed
         self._first: float | None = None  # the session's first equity and its peak so far
         self._peak: float | None = None
 
@@ -97,6 +101,8 @@ class EngineHost:
             known = reads.account(journal, engine.run_id)  # a continued live run has some
             self._peak = known["peak"]
             self._first = None if known["equity"] is None else known["equity"] - known["pnl_total"]
+            self.curve = deque(reads.equity_curve(journal, engine.run_id, limit=CURVE),
+                               maxlen=CURVE)  # fmt: skip
             self.state = "running"
             self._thread = threading.Thread(
                 target=self._run, args=(engine,), name="reinforcetrade-engine", daemon=True
@@ -216,6 +222,7 @@ class EngineHost:
             return
         fields["time"] = _iso(int(str(fields.pop("close_ns"))))
         self.last_bar = fields
+        self.version += 1
         self.hub.publish("bar", fields, at=at)
         equity = float(str(fields["equity"]))
         if equity == equity:
@@ -224,6 +231,8 @@ class EngineHost:
         account = {k: fields[k] for k in ("time", "equity", "cash", "exposure")}
         account["drawdown"] = 1.0 - equity / self._peak if self._peak else None
         account["pnl_total"] = equity - self._first if self._first is not None else None
+        self.curve.append({k: account[k] for k in ("time", "equity", "cash", "exposure",
+                                                    "drawdown")})  # fmt: skip
         self.hub.publish("equity", account, at=at)
         self._decisions(engine, at)
         self.signals = [s | {"time": _iso(s["time"])} for s in engine.stepper.latest_signals()]
@@ -231,6 +240,11 @@ class EngineHost:
         held = self.positions()
         self.metrics.book(len(held), len(engine.journal.open_orders(engine.run_id)))
         self.hub.publish("positions", held, at=at)
+
+    def equity_curve(self, limit: int) -> list[dict[str, Any]]:
+        """Return the running session's latest `limit` equity points, oldest first."""
+        points = list(self.curve)
+        return points[-limit:]
 
     def positions(self) -> list[dict[str, Any]]:
         """Return the running engine's open positions, marked at the last close."""
@@ -295,7 +309,12 @@ class EngineHost:
             self.hub.publish("decision", item, at=at)
         self._published = rows.stop
 
+    def touch(self) -> None:
+        """Note that what the API shows may have changed (a bar, a control action)."""
+        self.version += 1
+
     def _announce(self) -> None:
+        self.touch()
         self.hub.publish("engine", self.status(), at=time.time())
 
 

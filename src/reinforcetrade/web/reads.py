@@ -58,6 +58,12 @@ def current_run(journal: Journal, run_id: int | None = None) -> dict[str, Any] |
     return found[0] if found else None
 
 
+def run_exists(journal: Journal, run_id: int) -> bool:
+    """Return whether the journal holds a run with this id."""
+    runs = schema.runs
+    return bool(journal.fetch(select(runs.c.id).where(runs.c.id == run_id)))
+
+
 def account(journal: Journal, run_id: int, *, now: datetime | None = None) -> dict[str, Any]:
     """Return equity, cash, exposure, peak, drawdown, total P&L and today's P&L of a run."""
     eq = schema.equity
@@ -117,17 +123,10 @@ def equity_curve(journal: Journal, run_id: int, *, limit: int = 5_000) -> list[d
     running = np.maximum.accumulate(np.r_[values[:1] if peak is None else [float(peak)], values])
     drawdown = 1.0 - values / running[1:]
     return [
-        plain(
-            {
-                "time": r["time"],
-                "equity": r["equity"],
-                "cash": r["cash"],
-                "exposure": r["exposure"],
-                "drawdown": float(d),
-            }
-        )
-        for r, d in zip(rows, drawdown, strict=True)
-    ]
+        {"time": r["time"], "equity": e, "cash": r["cash"], "exposure": r["exposure"],
+         "drawdown": d}
+        for r, e, d in zip(rows, values.tolist(), drawdown.tolist(), strict=True)
+    ]  # fmt: skip
 
 
 def positions(journal: Journal, run_id: int) -> list[dict[str, Any]]:

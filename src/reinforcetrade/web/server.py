@@ -98,7 +98,8 @@ class WebServer:
     def _config(self) -> uvicorn.Config:
         return uvicorn.Config(
             self.app, host=self.bind, port=self.port, log_level="warning", access_log=False,
-            ws="websockets-sansio", lifespan="on", timeout_graceful_shutdown=10,
+            ws="websockets-sansio", ws_per_message_deflate=False, lifespan="on",
+            proxy_headers=False, timeout_graceful_shutdown=10,
         )  # fmt: skip
 
     def serve(self) -> None:

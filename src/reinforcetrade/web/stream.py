@@ -19,7 +19,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from reinforcetrade.web.auth import AuthError, TicketBook
-from reinforcetrade.web.hub import Hub
+from reinforcetrade.web.hub import Hub, Subscription
 from reinforcetrade.web.metrics import ServerMetrics
 
 UNAUTHORISED = 4401
@@ -53,14 +53,11 @@ def build_stream(
         try:
             status = await run_in_threadpool(hello)
             await websocket.send_text(json.dumps({"type": "hello", "time": None, "data": status}))
-            reader = asyncio.create_task(_drain(websocket))
-            while not reader.done():
-                getter = asyncio.create_task(sub.queue.get())
-                done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
-                    break
-                await websocket.send_text(getter.result())
+            sender = asyncio.create_task(_send(websocket, sub))
+            await _drain(websocket)  # until the client goes away
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await sender
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
@@ -70,6 +67,15 @@ def build_stream(
                 await websocket.close()
 
     return router
+
+
+async def _send(websocket: WebSocket, sub: Subscription) -> None:
+    """Send the subscriber's messages as they come, everything waiting at once in a burst."""
+    queue = sub.queue
+    while True:
+        await websocket.send_text(await queue.get())
+        while not queue.empty():
+            await websocket.send_text(queue.get_nowait())
 
 
 async def _drain(websocket: WebSocket) -> None:

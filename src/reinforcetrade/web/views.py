@@ -20,6 +20,7 @@ from reinforcetrade.storage import Journal, schema
 from reinforcetrade.storage.orders import OPEN_STATUSES
 from reinforcetrade.web import reads
 from reinforcetrade.web.api import Ctx, private, public
+from reinforcetrade.web.cache import cached
 
 __all__ = ["private", "public"]  # the routers, with the views and the api's routes on them
 
@@ -31,6 +32,7 @@ Text = Annotated[str | None, Query(max_length=200)]
 
 # -- views ------------------------------------------------------------------------------
 @private.get("/status", tags=["views"])
+@cached
 def status(ctx: Ctx, run_id: RunId = None) -> dict[str, Any]:
     """The engine, the risk state and limits, the account and the data's freshness."""
     engine = ctx.host.status()
@@ -72,11 +74,12 @@ def status(ctx: Ctx, run_id: RunId = None) -> dict[str, Any]:
 
 
 @private.get("/positions", tags=["views"])
+@cached
 def positions(ctx: Ctx, run_id: RunId = None) -> list[dict[str, Any]]:
     """Open positions with their unrealised P&L."""
     if run_id is None and ctx.host.state in ("running", "stopping"):
         return ctx.host.positions()
-    return reads.positions(ctx.journal, int(ctx.run_of(run_id)["id"]))
+    return reads.positions(ctx.journal, ctx.run_id(run_id))
 
 
 def run_page(
@@ -90,13 +93,14 @@ def run_page(
 ) -> reads.Page:
     """Return a page of a run's rows of `table` (of one symbol, if given), newest first."""
     source = schema.metadata.tables[table]
-    wanted = [source.c.run_id == int(ctx.run_of(run_id)["id"]), *where]
+    wanted = [source.c.run_id == ctx.run_id(run_id), *where]
     if symbol:
         wanted.append(source.c.symbol == symbol)
     return reads.page(ctx.journal, table, where=wanted, limit=limit, offset=offset)
 
 
 @private.get("/orders", tags=["views"])
+@cached
 def orders(
     ctx: Ctx,
     run_id: RunId = None,
@@ -111,6 +115,7 @@ def orders(
 
 
 @private.get("/trades", tags=["views"])
+@cached
 def trades(
     ctx: Ctx, run_id: RunId = None, symbol: Text = None, limit: Limit = 100, offset: Offset = 0
 ) -> reads.Page:
@@ -119,6 +124,7 @@ def trades(
 
 
 @private.get("/fills", tags=["views"])
+@cached
 def fills(
     ctx: Ctx, run_id: RunId = None, symbol: Text = None, limit: Limit = 100, offset: Offset = 0
 ) -> reads.Page:
@@ -127,14 +133,19 @@ def fills(
 
 
 @private.get("/equity", tags=["views"])
+@cached
 def equity(
     ctx: Ctx, run_id: RunId = None, limit: Annotated[int, Query(ge=1, le=100_000)] = 5_000
 ) -> list[dict[str, Any]]:
     """The equity curve with its drawdown, oldest first (the latest `limit` points)."""
-    return reads.equity_curve(ctx.journal, int(ctx.run_of(run_id)["id"]), limit=limit)
+    engine = ctx.host.engine
+    if ctx.host.state == "running" and engine is not None and run_id in (None, engine.run_id):
+        return ctx.host.equity_curve(limit)  # the points the engine journalled, kept in memory
+    return reads.equity_curve(ctx.journal, ctx.run_id(run_id), limit=limit)
 
 
 @private.get("/decisions", tags=["views"])
+@cached
 def decisions(
     ctx: Ctx,
     run_id: RunId = None,
@@ -148,7 +159,7 @@ def decisions(
     """Decisions with every agent's signal, confidence and weight, and the reasons."""
     return reads.decisions(
         ctx.journal,
-        int(ctx.run_of(run_id)["id"]),
+        ctx.run_id(run_id),
         symbol=symbol,
         action=action,
         since=reads.utc(since),
@@ -159,20 +170,23 @@ def decisions(
 
 
 @private.get("/signals", tags=["views"])
+@cached
 def signals(ctx: Ctx, run_id: RunId = None) -> list[dict[str, Any]]:
     """Each symbol's latest agent signals and tower vote."""
     if run_id is None and ctx.host.signals:
         return [dict(plain(s)) for s in ctx.host.signals]
-    return reads.latest_signals(ctx.journal, int(ctx.run_of(run_id)["id"]))
+    return reads.latest_signals(ctx.journal, ctx.run_id(run_id))
 
 
 @private.get("/alerts", tags=["views"])
+@cached
 def alerts(ctx: Ctx, limit: Limit = 100) -> list[dict[str, Any]]:
     """Recent alerts of this server's engine, newest first."""
     return [dict(plain(a)) for a in list(ctx.host.alerts)[::-1][:limit]]
 
 
 @private.get("/risk-events", tags=["views"])
+@cached
 def risk_events(
     ctx: Ctx, run_id: RunId = None, limit: Limit = 100, offset: Offset = 0
 ) -> reads.Page:
@@ -181,6 +195,7 @@ def risk_events(
 
 
 @private.get("/runs", tags=["views"])
+@cached
 def runs(
     ctx: Ctx,
     kind: Literal["backtest", "paper", "live"] | None = None,
@@ -196,12 +211,14 @@ def runs(
 
 
 @private.get("/models", tags=["views"])
+@cached
 def models(ctx: Ctx, limit: Limit = 100, offset: Offset = 0) -> reads.Page:
     """Registered RL models, newest first."""
     return reads.page(ctx.journal, "model_versions", limit=limit, offset=offset)
 
 
 @private.get("/backtests", tags=["views"])
+@cached
 def backtests(ctx: Ctx, limit: Limit = 100, offset: Offset = 0) -> reads.Page:
     """Backtests saved in the ctx.journal, with their headline figures."""
     found = reads.page(
@@ -212,6 +229,7 @@ def backtests(ctx: Ctx, limit: Limit = 100, offset: Offset = 0) -> reads.Page:
 
 
 @private.get("/backtests/{run_id}", tags=["views"], responses={404: {}})
+@cached
 def backtest(ctx: Ctx, run_id: Annotated[int, PathParam(ge=1, le=2**53)]) -> dict[str, Any]:
     """One saved backtest with its figures."""
     run = reads.current_run(ctx.journal, run_id)
@@ -249,6 +267,7 @@ def report(ctx: Ctx, name: Annotated[str, PathParam(max_length=500)]) -> FileRes
 
 
 @private.get("/audit", tags=["views"])
+@cached
 def audit(ctx: Ctx, limit: Limit = 100, offset: Offset = 0) -> reads.Page:
     """The audit log of control actions, newest first."""
     return reads.page(ctx.journal, "audit_log", limit=limit, offset=offset)
