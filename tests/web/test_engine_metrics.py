@@ -45,6 +45,10 @@ def test_a_replay_is_scraped_with_its_state(tmp_path: Path) -> None:
     assert mid_run[("rt_risk_state", ())] == 0.0
     fills = sum(v for (name, _), v in mid_run.items() if name == "rt_fills_total")
     assert fills == summary.fills > 0
+    assert mid_run[("rt_slippage_bps_count", ())] == fills  # every paper fill has a reference
+    not_worse = mid_run[("rt_slippage_bps_bucket", (("le", "0.0"),))]
+    within_50 = mid_run[("rt_slippage_bps_bucket", (("le", "50.0"),))]
+    assert not_worse < fills == within_50  # the cost model's spread and slippage: paid, small
     placed = sum(
         v for (name, labels), v in mid_run.items()
         if name == "rt_orders_total" and ("outcome", "placed") in labels
