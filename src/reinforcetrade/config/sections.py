@@ -141,12 +141,26 @@ class TrendAgentConfig(Section):
         return self
 
 
+class FactorAgentConfig(Section):
+    """The ML factor agent: a fitted factor pipeline voting in the tower (off by default)."""
+
+    enabled: bool = Field(False, description="add the factor agent to the tower")
+    model: Path | None = Field(None, description="a saved FactorPipeline (FactorPipeline.save)")
+    threshold: float = Field(
+        0.0, ge=0, le=1, description="|2·P(up) − 1| below this: no vote (direction 0)"
+    )
+    scale: float = Field(
+        0.5, gt=0, le=1, description="|2·P(up) − 1| at which its confidence reaches 1"
+    )
+
+
 class AgentsConfig(Section):
     """The signal agents' parameters."""
 
     environment: EnvironmentAgentConfig = EnvironmentAgentConfig()
     short_term: ShortTermAgentConfig = ShortTermAgentConfig()
     trend: TrendAgentConfig = TrendAgentConfig()
+    factor: FactorAgentConfig = FactorAgentConfig()
 
 
 def _default_weights() -> dict[str, dict[str, float]]:

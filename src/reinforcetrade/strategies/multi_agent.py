@@ -20,6 +20,8 @@ from reinforcetrade.agents.trend import TrendAgent
 from reinforcetrade.config import Settings
 from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.data.bars import Bars
+from reinforcetrade.ml.agent import FactorAgent
+from reinforcetrade.ml.pipeline import FactorPipeline
 from reinforcetrade.risk.params import RiskParams
 
 if TYPE_CHECKING:
@@ -149,7 +151,9 @@ class MultiAgentStrategy:
     """The product's strategy: environment, short-term and trend agents, and optionally RL.
 
     `use_rl=True` adds the registry's champion model for each symbol and timeframe; `model`
-    (a registry id, folder or record) adds that model instead.
+    (a registry id, folder or record) adds that model instead. `factor` (a `FactorAgent`, a
+    fitted `FactorPipeline` or a saved one's path) adds the ML factor agent, as does
+    `agents.factor.enabled` with `agents.factor.model`.
 
     >>> MultiAgentStrategy().agent_names
     ('environment', 'short_term', 'trend')
@@ -164,6 +168,7 @@ class MultiAgentStrategy:
         extra_agents: Sequence[SignalAgent] = (),
         registry: ModelRegistry | None = None,
         signal_cache: SignalCache | None = None,
+        factor: FactorAgent | FactorPipeline | str | Path | None = None,
     ) -> None:
         self.settings = settings or Settings()
         cfg = self.settings
@@ -175,11 +180,13 @@ class MultiAgentStrategy:
 
             registry = registry or ModelRegistry(cfg.rl.models_dir)
             rl = (RLAgent.load(model, registry) if model is not None else ChampionAgent(registry),)
+        self.factor = _factor_agent(factor, cfg)
         self.agents: tuple[SignalAgent, ...] = (
             self.environment,
             ShortTermAgent(cfg.agents.short_term),
             TrendAgent(cfg.agents.trend),
             *rl,
+            *(() if self.factor is None else (self.factor,)),
             *extra_agents,
         )
         names = [a.name for a in self.agents]
@@ -245,6 +252,7 @@ class MultiAgentStrategy:
             st.bollinger_period,
             trend.slow_ma,
             trend.breakout_window,
+            0 if self.factor is None else self.factor.warmup,
         )
 
     def follow(self, symbol: str, timeframe: str) -> SignalFollower:
@@ -303,6 +311,20 @@ HOW_TO_TRAIN = (
     "ModelRegistry(settings.rl.models_dir).promote(record.id) — then "
     "MultiAgentStrategy(use_rl=True) uses the champion, or pass model=record"
 )
+
+
+def _factor_agent(
+    factor: FactorAgent | FactorPipeline | str | Path | None, settings: Settings
+) -> FactorAgent | None:
+    """Return the factor agent asked for by argument or by `agents.factor`, or None."""
+    config = settings.agents.factor
+    if isinstance(factor, FactorAgent):
+        return factor
+    if isinstance(factor, FactorPipeline):
+        return FactorAgent(factor, config)
+    if factor is not None:
+        return FactorAgent.load(factor, config)
+    return FactorAgent.from_settings(config) if config.enabled else None
 
 
 def _fingerprint(bars: Bars) -> str:
