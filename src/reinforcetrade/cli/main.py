@@ -21,6 +21,7 @@ from reinforcetrade.cli.config_cmds import config_app
 from reinforcetrade.cli.console import err
 from reinforcetrade.cli.data_cmds import data_app
 from reinforcetrade.cli.demo_cmd import demo
+from reinforcetrade.cli.factor_cmds import factors_app
 from reinforcetrade.cli.optimize_cmds import optimize, walkforward
 from reinforcetrade.cli.report_cmd import report
 from reinforcetrade.cli.rl_cmds import models_app, train
@@ -50,6 +51,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(trade_app, name="trade")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(serve_app, name="serve")
+app.add_typer(factors_app, name="factors")
 
 
 def _version(value: bool) -> None:
