@@ -103,3 +103,21 @@ def login(client: httpx.Client | Any, password: str = PASSWORD) -> dict[str, str
 def events_of(kind: str, events: list[EngineEvent]) -> list[Mapping[str, object]]:
     """Return the fields of the events of one kind."""
     return [e.fields for e in events if e.kind == kind]
+
+
+def furnished_server(tmp_path: Path, gate: int) -> tuple[WebServer, Gates, Journal]:
+    """A paper server (not serving yet) whose journal also holds a backtest of 1,000 bars, and
+    a reports folder with one report (and a file beside it that must stay out of reach)."""
+    from reinforcetrade.backtesting import EnhancedBacktester
+
+    reports = tmp_path / "reports"
+    (reports / "run-1").mkdir(parents=True)
+    (reports / "run-1" / "report.html").write_text("<html>a report</html>")
+    (tmp_path / "secret.html").write_text("outside the reports folder")
+    server, gates, journal = paper_server(tmp_path, gate=gate, reports_dir=reports)
+    result = EnhancedBacktester(MultiAgentStrategy()).run(market(1_000))
+    equity = result.equity.to_frame().assign(exposure=result.exposure["total"])
+    tables = {"decisions": result.decisions, "orders": result.orders, "fills": result.fills,
+              "trades": result.trades, "equity": equity}  # fmt: skip
+    journal.save_backtest(tables, name="bt", symbols=[SYMBOL], timeframe="1h")
+    return server, gates, journal

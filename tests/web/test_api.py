@@ -17,10 +17,8 @@ from starlette.routing import Route, WebSocketRoute
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from reinforcetrade.backtesting import EnhancedBacktester
 from reinforcetrade.config import Settings
 from reinforcetrade.storage import Journal
-from reinforcetrade.strategies import MultiAgentStrategy
 from reinforcetrade.web import reads
 from reinforcetrade.web.app import PUBLIC
 from reinforcetrade.web.auth import (
@@ -39,6 +37,7 @@ from web_support import (
     SYMBOL,
     USER,
     Gates,
+    furnished_server,
     login,
     market,
     paper_server,
@@ -65,18 +64,7 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """A server whose engine has traded to bar 870 (a position open since bar 865)."""
-    tmp = tmp_path_factory.mktemp("web")
-    reports = tmp / "reports"
-    (reports / "run-1").mkdir(parents=True)
-    (reports / "run-1" / "report.html").write_text("<html>a report</html>")
-    (tmp / "secret.html").write_text("outside the reports folder")
-    server, gates, journal = paper_server(tmp, gate=870, reports_dir=reports)
-    frames = market(1_000)
-    result = EnhancedBacktester(MultiAgentStrategy()).run(frames)
-    equity = result.equity.to_frame().assign(exposure=result.exposure["total"])
-    tables = {"decisions": result.decisions, "orders": result.orders, "fills": result.fills,
-              "trades": result.trades, "equity": equity}  # fmt: skip
-    journal.save_backtest(tables, name="bt", symbols=[SYMBOL], timeframe="1h")
+    server, gates, journal = furnished_server(tmp_path_factory.mktemp("web"), 870)
     server.start_in_thread()
     gates.open_to(server, 870)
     state = Served(server, gates, journal)

@@ -46,11 +46,9 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from reinforcetrade.backtesting import EnhancedBacktester
-from reinforcetrade.strategies import MultiAgentStrategy
 from reinforcetrade.web.app import PUBLIC, openapi_schema
 from reinforcetrade.web.server import WebServer
-from web_support import SYMBOL, USER, login, market, paper_server
+from web_support import USER, furnished_server, login
 
 Case = schemathesis.Case[Any]
 pytestmark = [pytest.mark.network, pytest.mark.slow]
@@ -120,17 +118,7 @@ class Api:
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """A served paper engine 900 bars in, with a backtest and a report beside it."""
-    tmp = tmp_path_factory.mktemp("fuzz")
-    reports = tmp / "reports"
-    (reports / "run-1").mkdir(parents=True)
-    (reports / "run-1" / "report.html").write_text("<html>a report</html>")
-    (tmp / "secret.html").write_text("outside the reports folder")
-    server, gates, journal = paper_server(tmp, reports_dir=reports)
-    result = EnhancedBacktester(MultiAgentStrategy()).run(market(1_000))
-    tables = {"decisions": result.decisions, "orders": result.orders, "fills": result.fills,
-              "trades": result.trades,
-              "equity": result.equity.to_frame().assign(exposure=result.exposure["total"])}  # fmt: skip
-    journal.save_backtest(tables, name="bt", symbols=[SYMBOL], timeframe="1h")
+    server, gates, journal = furnished_server(tmp_path_factory.mktemp("fuzz"), 0)
     server.start_in_thread()
     try:
         gates.open_to(server, BARS)
