@@ -23,6 +23,7 @@ from reinforcetrade.core.codes import Reason
 from reinforcetrade.core.plain import plain
 from reinforcetrade.features.curves import buy_and_hold, monthly_returns, rolling_sharpe
 from reinforcetrade.features.stats import drawdown
+from reinforcetrade.ml.performance import AgentPerformance
 from reinforcetrade.reports.downsample import minmax_indices
 
 F8 = npt.NDArray[np.float64]
@@ -34,6 +35,7 @@ KEY_TRADES = 5
 TOP_PEAKS = 5
 MAX_EPISODES = 100  # listed per kind of risk event; the counts cover all of them
 DECISION_FLOATS = ("size", "qty", "stop", "take_profit", "cost_estimate_bps")
+AGENT_HORIZON = 24  # bars after a decision at which the agents' votes are scored
 
 
 #: what a report reads: a `BacktestResult` or a `SavedResult`
@@ -413,6 +415,11 @@ def decision_log(result: ResultLike, agents: Sequence[str]) -> dict[str, Any]:
     return {"count": len(d), "columns": columns, "labels": labels, "agents": list(agents)}
 
 
+def agent_performance(result: ResultLike, horizon: int = AGENT_HORIZON) -> dict[str, Any]:
+    """Return each agent's hit rate by regime, its calibration and its share of the P&L."""
+    return AgentPerformance.from_result(result, horizon=horizon).to_dict()
+
+
 def detail_prices(result: ResultLike) -> dict[str, Any]:
     """Return every close per symbol (for the chart around a clicked decision)."""
     bars = result.bars
@@ -440,6 +447,7 @@ def build_report_data(
         "limits": limits(result),
         "overview": overview(result),
         "symbols": per_symbol(result, agents),
+        "agent_performance": agent_performance(result),
         "risk": risk_events(result),
         "key_decisions": key_decisions(result),
         "models": model_cards(result),

@@ -298,3 +298,18 @@ def _backtest(journal: Journal, run: dict[str, Any]) -> dict[str, Any]:
         "pnl": figures["pnl"],
     }
     return dict(plain(out))
+
+
+@private.get("/agents/performance", tags=["views"], responses={404: {}})
+@cached
+def agent_performance(
+    ctx: Ctx,
+    run_id: RunId = None,
+    horizon: Annotated[
+        int, Query(ge=1, le=500, description="bars after a decision its votes are scored at")
+    ] = 24,
+) -> dict[str, Any]:
+    """Each agent's hit rate, confidence calibration and P&L attribution, by regime."""
+    from reinforcetrade.ml.performance import AgentPerformance  # loads the ml stack on first use
+
+    return AgentPerformance.from_journal(ctx.journal, ctx.run_id(run_id), horizon=horizon).to_dict()
