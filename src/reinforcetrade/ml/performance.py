@@ -1,21 +1,9 @@
 """Per-agent performance by regime: hit rate, confidence calibration and P&L attribution.
 
-Everything is read off a run's decision records — a backtest's wide decision table or the
-journal's ``decisions`` + ``decision_agents`` rows, which `agent_votes` and `journal_votes` turn
-into the same long table of votes — and nothing about a decision is recomputed. What an agent
-is credited with is only what it recorded at the decision (signal, confidence, weight, regime);
-the outcome a vote is scored against, the close ``horizon`` bars after the decision bar, is by
-design measured after the vote.
-
->>> votes = pd.DataFrame({"decision": [0, 0], "time": pd.to_datetime(["2024-01-01"] * 2, utc=True),
-...     "symbol": "X", "agent": ["a", "b"], "signal": [1, -1], "confidence": [0.8, 0.4],
-...     "weight": [0.5, 0.5], "regime": "trending", "vol_regime": "normal",
-...     "trend_regime": "up", "action": "enter_long"})
->>> trades = pd.DataFrame({"decision": [0], "side": ["long"], "pnl": [10.0]})
->>> pnl_attribution(votes, trades).totals.query("regime == 'all'")[["agent", "pnl"]]
-  agent   pnl
-0     a  10.0
-2     b   0.0
+Everything is read off a run's decision records (`ml.votes`); nothing about a decision is
+recomputed. What an agent is credited with is only what it recorded at the decision (signal,
+confidence, weight, regime); the outcome a vote is scored against is measured after it, by
+design. Attribution: `ml.attribution`.
 """
 
 from __future__ import annotations
@@ -29,8 +17,21 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from reinforcetrade.core.codes import REGIME_KEYS
 from reinforcetrade.core.errors import UserInputError
+from reinforcetrade.ml.attribution import Attribution, pnl_attribution
+from reinforcetrade.ml.labels import check_horizon
+from reinforcetrade.ml.votes import (
+    ALL,
+    DEFAULT_BINS,
+    DEFAULT_HORIZON,
+    VOTE_COLUMNS,
+    agent_votes,
+    agents_of,
+    closes,
+    groups_of,
+    journal_votes,
+    vote_outcomes,
+)
 from reinforcetrade.storage import Journal, schema
 
 __all__ = [
@@ -48,16 +49,6 @@ __all__ = [
     "vote_outcomes",
 ]
 
-#: the regime label of the rows that cover every regime
-ALL = "all"
-UNKNOWN = "unknown"
-#: the long vote table's columns, one row per decision and agent
-VOTE_COLUMNS = ("decision", "time", "symbol", "agent", "signal", "confidence", "weight",
-                "regime", "vol_regime", "trend_regime", "action")  # fmt: skip
-_WORDS = ("symbol", "regime", "vol_regime", "trend_regime", "action")
-DEFAULT_HORIZON = 24
-DEFAULT_BINS = 5
-
 
 class ResultTables(Protocol):
     """What `AgentPerformance.from_result` reads: a `BacktestResult` or a `SavedResult`."""
@@ -68,165 +59,6 @@ class ResultTables(Protocol):
     def bars(self) -> pd.DataFrame: ...
     @property
     def trades(self) -> pd.DataFrame: ...
-
-
-# -- the vote table ---------------------------------------------------------------------------
-
-
-def agent_votes(decisions: pd.DataFrame) -> pd.DataFrame:
-    """Return every agent's vote per decision from a backtest's wide decision table.
-
-    `decisions` is `BacktestResult.decisions`: its index is the decision number, each agent has
-    ``signal_<agent>``, ``confidence_<agent>`` and ``weight_<agent>`` columns. Rows are sorted by
-    decision, then agent name (see `VOTE_COLUMNS`).
-    """
-    agents = sorted(c.removeprefix("signal_") for c in decisions.columns if c.startswith("signal_"))
-    numbers = np.asarray(decisions.index, dtype=np.int64)
-    parts = []
-    for agent in agents:
-        part: dict[str, Any] = {"decision": numbers, "time": decisions["time"], "agent": agent}
-        for name in _WORDS:
-            part[name] = decisions[name] if name in decisions else None
-        part["signal"] = decisions[f"signal_{agent}"]
-        part["confidence"] = decisions.get(f"confidence_{agent}", np.nan)
-        part["weight"] = decisions.get(f"weight_{agent}", np.nan)
-        parts.append(pd.DataFrame(part).reset_index(drop=True))
-    return _tidy(pd.concat(parts, ignore_index=True) if parts else pd.DataFrame())
-
-
-def journal_votes(decisions: pd.DataFrame, agents: pd.DataFrame) -> pd.DataFrame:
-    """Return every agent's vote per decision from the journal's rows.
-
-    The table is the one `agent_votes` gives for the backtest those rows record. `decisions`
-    holds rows of the ``decisions`` table (``id``, ``number``, ``time`` …), `agents` rows of
-    ``decision_agents`` (``decision_id``, ``agent``, ``signal``, ``confidence``, ``weight``).
-    """
-    if not len(decisions) or not len(agents):
-        return _tidy(pd.DataFrame())
-    facts = decisions[["id", "number", "time", *[w for w in _WORDS if w in decisions]]]
-    facts = facts.rename(columns={"id": "decision_id", "number": "decision"})
-    votes = agents[["decision_id", "agent", "signal", "confidence", "weight"]]
-    return _tidy(votes.merge(facts, on="decision_id", how="inner"))
-
-
-def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return a vote table with `VOTE_COLUMNS` in one set of dtypes, sorted by decision, agent."""
-    n = len(frame)
-
-    def numbers(name: str) -> np.ndarray:
-        if name not in frame:
-            return np.full(n, np.nan)
-        return np.asarray(pd.to_numeric(frame[name], errors="coerce"), dtype=np.float64)
-
-    time = frame["time"] if "time" in frame else pd.Series(pd.NaT, index=range(n))
-    out = pd.DataFrame(
-        {
-            "decision": numbers("decision").astype(np.int64),
-            "time": pd.DatetimeIndex(pd.to_datetime(time, utc=True)).as_unit("ns"),
-            "symbol": _labels(frame, "symbol", ""),
-            "agent": _labels(frame, "agent", ""),
-            "signal": np.nan_to_num(numbers("signal")).astype(np.int64),
-            "confidence": numbers("confidence"),
-            "weight": numbers("weight"),
-            **{w: _labels(frame, w, UNKNOWN) for w in _WORDS if w != "symbol"},
-        }
-    )[list(VOTE_COLUMNS)]
-    return out.sort_values(["decision", "agent"], kind="stable").reset_index(drop=True)
-
-
-def _labels(frame: pd.DataFrame, name: str, missing: str) -> pd.Categorical[str]:
-    """Return a column's labels as a categorical of the words present, sorted.
-
-    Absent columns, None, NaN and '' become `missing`.
-    """
-    if name not in frame:
-        return pd.Categorical(np.full(len(frame), missing, dtype=object))
-    codes, uniques = pd.factorize(frame[name])
-    words = [missing if pd.isna(u) or u == "" else str(u) for u in uniques] + [missing]
-    categories = sorted({words[c] for c in np.unique(codes).tolist()})
-    where = {w: i for i, w in enumerate(categories)}
-    lookup = np.asarray([where.get(w, -1) for w in words], dtype=np.int64)
-    return pd.Categorical.from_codes(lookup[codes], categories=pd.Index(categories, dtype=object))
-
-
-def closes(bars: pd.DataFrame) -> dict[str, pd.Series]:
-    """Return each symbol's closes, indexed by bar time (UTC), from a long bars table."""
-    out: dict[str, pd.Series] = {}
-    if not len(bars):
-        return out
-    times = pd.DatetimeIndex(pd.to_datetime(bars["time"], utc=True)).as_unit("ns")
-    symbols = np.asarray(bars["symbol"].astype(object))
-    close = bars["close"].to_numpy(dtype=np.float64)
-    for symbol in dict.fromkeys(symbols.tolist()):
-        rows = symbols == symbol
-        series = pd.Series(close[rows], index=times[rows]).sort_index()
-        out[str(symbol)] = series[~series.index.duplicated(keep="last")]
-    return out
-
-
-# -- outcomes, hit rates, calibration ---------------------------------------------------------
-
-
-def vote_outcomes(
-    votes: pd.DataFrame, close_by_symbol: Mapping[str, pd.Series], horizon: int
-) -> pd.DataFrame:
-    """Return the non-zero votes with their forward return and whether they hit.
-
-    A vote is scored against the symbol's close `horizon` of its own bars after the decision
-    bar: ``forward_return = close[t + horizon] / close[t] - 1``; it hit when that return has the
-    vote's sign (an unchanged close is a miss). A vote is ``resolved`` when both closes are
-    known. An agent's vote on a bar that carried two decisions (an exit, then a reversal's
-    entry) is counted once.
-    """
-    _check_horizon(horizon)
-    mine = votes[votes["signal"].to_numpy() != 0]
-    mine = mine.drop_duplicates(["symbol", "time", "agent"]).reset_index(drop=True)
-    forward = np.full(len(mine), np.nan)
-    symbols = mine["symbol"].to_numpy()
-    times = pd.DatetimeIndex(mine["time"]).as_unit("ns")
-    for symbol in dict.fromkeys(symbols.tolist()):
-        close = close_by_symbol.get(symbol)
-        if close is None or not len(close):
-            continue
-        rows = np.flatnonzero(symbols == symbol)
-        index = pd.DatetimeIndex(close.index).as_unit("ns")
-        at = index.get_indexer(times[rows])
-        later = at + horizon
-        known = (at >= 0) & (later < len(index))
-        values = close.to_numpy(dtype=np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            forward[rows[known]] = values[later[known]] / values[at[known]] - 1.0
-    resolved = np.isfinite(forward)
-    signal = mine["signal"].to_numpy()
-    out: pd.DataFrame = mine.assign(
-        forward_return=forward,
-        resolved=resolved,
-        hit=resolved & (np.sign(np.nan_to_num(forward)) == np.sign(signal)),
-    )
-    return out
-
-
-def _check_horizon(horizon: int) -> None:
-    """Raise `UserInputError` unless the horizon is a whole number of bars, 1 or more."""
-    if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer) or horizon < 1:
-        raise UserInputError(f"horizon must be a whole number of bars, 1 or more (got {horizon!r})")
-
-
-def _regimes(values: Sequence[str]) -> list[str]:
-    """Return the regime labels present: the tower's regimes in their order, then the rest."""
-    present = set(values)
-    known = [r for r in REGIME_KEYS if r in present]
-    return known + sorted(present - set(known))
-
-
-def _agents(votes: pd.DataFrame) -> list[str]:
-    """Return the agents of a vote table, by name."""
-    return sorted(str(a) for a in pd.unique(np.asarray(votes["agent"], dtype=object)))
-
-
-def _groups(votes: pd.DataFrame, by: str) -> list[str]:
-    """Return the labels of column `by` present in a vote table, in `_regimes` order."""
-    return _regimes([str(g) for g in pd.unique(np.asarray(votes[by], dtype=object))])
 
 
 def hit_rates(
@@ -243,7 +75,7 @@ def hit_rates(
     signal × forward return). Rows without votes have NaN rates.
     """
     outcomes = vote_outcomes(votes, close_by_symbol, horizon)
-    return _hit_table(outcomes, _agents(votes), _groups(votes, by), by)
+    return _hit_table(outcomes, agents_of(votes), groups_of(votes, by), by)
 
 
 def _hit_table(
@@ -311,7 +143,7 @@ def calibration(
     the bins that hold votes (NaN for an agent without resolved votes).
     """
     outcomes = vote_outcomes(votes, close_by_symbol, horizon)
-    return _calibration(outcomes, _agents(votes), bins)
+    return _calibration(outcomes, agents_of(votes), bins)
 
 
 def _calibration(outcomes: pd.DataFrame, agents: Sequence[str], bins: int) -> Calibration:
@@ -348,107 +180,6 @@ def _calibration(outcomes: pd.DataFrame, agents: Sequence[str], bins: int) -> Ca
 
 
 # -- P&L attribution --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Attribution:
-    """Closed trades' P&L split among the agents: per trade and agent, and totals."""
-
-    per_trade: pd.DataFrame  # trade, decision, symbol, regime, direction, agent, signal, share, pnl
-    totals: pd.DataFrame  # agent, regime (and "all"), trades (with a share > 0), pnl
-    unattributed_pnl: float  # trades no agent agreed with (or whose entry was not recorded)
-    total_pnl: float
-    trades: int  # closed trades
-
-
-def _closed(trades: pd.DataFrame) -> pd.DataFrame:
-    """Return the closed trades as trade, decision, direction, pnl (open ones left out)."""
-    keep = np.ones(len(trades), dtype=bool)
-    if "exit_reason" in trades:
-        keep &= np.asarray(trades["exit_reason"].astype(object) != "open", dtype=bool)
-    if "exit_time" in trades:
-        keep &= np.asarray(pd.notna(trades["exit_time"]), dtype=bool)
-    if "pnl" in trades:
-        keep &= np.isfinite(trades["pnl"].to_numpy(dtype=np.float64))
-    rows = trades[keep]
-    if "direction" in rows:
-        direction = np.sign(rows["direction"].to_numpy(dtype=np.float64)).astype(np.int64)
-    else:
-        direction = np.where(rows["side"].astype(object).to_numpy() == "short", -1, 1)
-    number = rows["number"] if "number" in rows else rows.index
-    return pd.DataFrame(
-        {
-            "trade": np.asarray(number, dtype=np.int64),
-            "decision": rows["decision"].to_numpy(dtype=np.int64),
-            "direction": direction,
-            "pnl": rows["pnl"].to_numpy(dtype=np.float64),
-        }
-    )
-
-
-def pnl_attribution(votes: pd.DataFrame, trades: pd.DataFrame) -> Attribution:
-    """Return each closed trade's P&L split among the agents by their vote at its entry.
-
-    Agent i's share of a trade is its weighted confidence if it voted the trade's way, over the
-    sum of those of every agent that did::
-
-        share_i = w_i·c_i·[s_i == d] / Σ_j w_j·c_j·[s_j == d]
-
-    where d is the trade's direction and s, c, w the signal, confidence and weight recorded at
-    the entry decision (``trades["decision"]``; missing confidences and weights count 0,
-    negative ones are clipped to 0). Agents that voted against the trade or not at all get 0;
-    the shares of a trade sum to 1 unless no agent agreed with a positive weight × confidence,
-    in which case its P&L is reported as unattributed. Open trades are left out. Totals are per
-    agent and the entry's regime, and over all regimes (``"all"``): the trades the agent had a
-    share in and the P&L it was given.
-    """
-    closed = _closed(trades)
-    facts = votes[["decision", "symbol", "regime", "agent", "signal", "confidence", "weight"]]
-    joined = closed.merge(facts, on="decision", how="left")
-    agreed = joined["signal"].to_numpy() == joined["direction"].to_numpy()
-    weight = np.clip(np.nan_to_num(joined["weight"].to_numpy(dtype=np.float64)), 0.0, None)
-    conf = np.clip(np.nan_to_num(joined["confidence"].to_numpy(dtype=np.float64)), 0.0, None)
-    score = np.where(agreed, weight * conf, 0.0)
-    total = pd.Series(score).groupby(joined["trade"].to_numpy()).transform("sum").to_numpy()
-    share = np.divide(score, total, out=np.zeros_like(score), where=total > 0)
-    per_trade = joined.assign(share=share, pnl=share * joined["pnl"].to_numpy() + 0.0)
-    per_trade = per_trade[per_trade["agent"].notna()]
-    per_trade = per_trade[["trade", "decision", "symbol", "regime", "direction", "agent",
-                           "signal", "share", "pnl"]].reset_index(drop=True)  # fmt: skip
-    per_trade["signal"] = per_trade["signal"].astype(np.int64)
-    attributed = per_trade.groupby("trade")["share"].sum()
-    credited = attributed.reindex(closed["trade"].to_numpy()).fillna(0.0).to_numpy() > 0
-    unattributed = float(closed["pnl"].to_numpy()[~credited].sum())
-    return Attribution(
-        per_trade=per_trade,
-        totals=_attribution_totals(per_trade, votes),
-        unattributed_pnl=unattributed,
-        total_pnl=float(closed["pnl"].sum()),
-        trades=len(closed),
-    )
-
-
-def _attribution_totals(per_trade: pd.DataFrame, votes: pd.DataFrame) -> pd.DataFrame:
-    """Return attributed P&L and trades per agent and regime (and over all regimes)."""
-    rows = []
-    regimes = np.asarray(per_trade["regime"], dtype=object)
-    agents = np.asarray(per_trade["agent"], dtype=object)
-    for agent in _agents(votes):
-        own = agents == agent
-        for regime in [ALL, *_groups(votes, "regime")]:
-            part = per_trade[own if regime == ALL else own & (regimes == regime)]
-            rows.append(
-                {
-                    "agent": agent,
-                    "regime": regime,
-                    "trades": int((part["share"].to_numpy() > 0).sum()),
-                    "pnl": float(part["pnl"].sum()),
-                }
-            )
-    return pd.DataFrame(rows, columns=["agent", "regime", "trades", "pnl"])
-
-
-# -- the bundle -------------------------------------------------------------------------------
 
 
 def _value(x: Any) -> Any:
@@ -490,14 +221,14 @@ class AgentPerformance:
     ) -> AgentPerformance:
         """Return the figures of a vote table, the symbols' closes and the trades."""
         outcomes = vote_outcomes(votes, close_by_symbol, horizon)
-        agents = _agents(votes)
+        agents = agents_of(votes)
         return cls(
             agents=tuple(agents),
             horizon=int(horizon),
             decisions=int(decisions),
             votes=len(outcomes),
             unresolved=int((~outcomes["resolved"]).sum()),
-            hit_rates=_hit_table(outcomes, agents, _groups(votes, "regime"), "regime"),
+            hit_rates=_hit_table(outcomes, agents, groups_of(votes, "regime"), "regime"),
             calibration=_calibration(outcomes, agents, bins),
             attribution=pnl_attribution(votes, trades),
         )
@@ -527,7 +258,7 @@ class AgentPerformance:
         """
         if journal.run(run_id) is None:
             raise UserInputError(f"journal {journal.name} has no run {run_id}")
-        _check_horizon(horizon)
+        check_horizon(horizon)
         d, a = schema.decisions, schema.decision_agents
         rows = journal.fetch(
             select(a.c.decision_id, a.c.agent, a.c.signal, a.c.confidence, a.c.weight)
