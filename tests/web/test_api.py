@@ -451,6 +451,7 @@ def test_tickets_expire_and_are_single_use() -> None:
 
 def test_metrics_are_scraped_with_the_static_token(served: Served) -> None:
     http = served.http
+    assert http.get("/api/v1/status", headers=login(http)).status_code == 200  # one to count
     assert http.get("/metrics").status_code == 401
     assert http.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     answer = http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
@@ -468,6 +469,8 @@ def test_metrics_are_scraped_with_the_static_token(served: Served) -> None:
     for state, count in orders["status"].value_counts().items():
         assert samples[("rt_orders_by_state", (("state", str(state)),))] == count
     assert samples[("rt_orders_by_state", (("state", "expired"),))] == 0
+    working = orders["status"].isin(["pending", "submitted", "partially_filled"]).sum()
+    assert samples[("rt_open_orders", ())] == working
     assert samples[("rt_bars_total", ())] >= 870
     status_calls = [v for (n, labels), v in samples.items() if n == "rt_api_requests_total"
                     and ("route", "/api/v1/status") in labels]  # fmt: skip

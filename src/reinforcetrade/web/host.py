@@ -238,7 +238,7 @@ class EngineHost:
         self.signals = [s | {"time": _iso(s["time"])} for s in engine.stepper.latest_signals()]
         self.metrics.signals(self.signals)
         held = self.positions()
-        self.metrics.book(len(held), len(engine.journal.open_orders(engine.run_id)))
+        self.metrics.book(len(held))
         self.hub.publish("positions", held, at=at)
 
     def equity_curve(self, limit: int) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from reinforcetrade.storage import Journal, schema
-from reinforcetrade.storage.orders import ORDER_STATUSES
+from reinforcetrade.storage.orders import OPEN_STATUSES, ORDER_STATUSES
 from reinforcetrade.trading.events import EngineEvent
 
 _STATES = {"active": 0, "reducing": 1, "halted": 2}
@@ -62,7 +62,6 @@ class EngineMetrics:
             buckets=SLIPPAGE_BUCKETS, registry=r,
         )  # fmt: skip
         self.open_positions = Gauge(f"{p}_open_positions", "Symbols with a position", registry=r)
-        self.open_orders = Gauge(f"{p}_open_orders", "Orders working at the venue", registry=r)
         self.agent_confidence = Gauge(
             f"{p}_agent_confidence", "Each agent's latest signed confidence (-1 to 1)",
             ["symbol", "agent"], registry=r,
@@ -130,10 +129,9 @@ class EngineMetrics:
                 float(tower["direction"]) * float(tower["confidence"])
             )
 
-    def book(self, positions: int, orders: int) -> None:
-        """Set how many positions are open and how many orders are working."""
+    def book(self, positions: int) -> None:
+        """Set how many positions are open."""
         self.open_positions.set(positions)
-        self.open_orders.set(orders)
 
     def _on_breaker(self, f: Any) -> None:
         self.breakers.labels(symbol=str(f["symbol"])).inc()
@@ -176,18 +174,22 @@ class ServerMetrics:
 
 
 class OrderStates(Collector):
-    """`rt_orders_by_state{state}`: the current run's orders by journal status, read at scrape."""
+    """The run's orders from the journal, read at scrape (not on the engine's bar path).
+
+    `rt_orders_by_state{state}`: orders by journal status; `rt_open_orders`: those still working.
+    """
 
     def __init__(self, journal: Journal, run_id: Callable[[], int | None], *, prefix: str = "rt"):
         self.journal = journal
         self.run_id = run_id
-        self.name = f"{prefix}_orders_by_state"
+        self.prefix = prefix
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        """Yield the gauge family (empty before the first run)."""
-        family = GaugeMetricFamily(
-            self.name, "Orders of the current run by state", labels=["state"]
-        )
+        """Yield both gauge families (empty before the first run)."""
+        p = self.prefix
+        states = GaugeMetricFamily(f"{p}_orders_by_state", "Orders of the run by state",
+                                   labels=["state"])  # fmt: skip
+        working = GaugeMetricFamily(f"{p}_open_orders", "Orders working at the venue")
         run = self.run_id()
         if run is not None:
             orders = schema.orders
@@ -196,5 +198,7 @@ class OrderStates(Collector):
                 .where(orders.c.run_id == run).group_by(orders.c.status)
             )}  # fmt: skip
             for state in ORDER_STATUSES:
-                family.add_metric([state], counts.get(state, 0))
-        yield family
+                states.add_metric([state], counts.get(state, 0))
+            working.add_metric([], sum(counts.get(state, 0) for state in OPEN_STATUSES))
+        yield states
+        yield working
