@@ -51,6 +51,37 @@ CREATE TABLE model_versions (
 
 CREATE INDEX ix_model_versions_symbol_timeframe ON model_versions (symbol, timeframe);
 
+CREATE TABLE retrains (
+    id BIGSERIAL NOT NULL,
+    uid VARCHAR(32) NOT NULL,
+    time TIMESTAMP WITH TIME ZONE NOT NULL,
+    started TIMESTAMP WITH TIME ZONE NOT NULL,
+    symbol VARCHAR(64) NOT NULL,
+    timeframe VARCHAR(16) NOT NULL,
+    algorithm VARCHAR(32) NOT NULL,
+    trigger VARCHAR(16) NOT NULL,
+    verdict VARCHAR(16) NOT NULL,
+    reason TEXT NOT NULL,
+    metric VARCHAR(64) NOT NULL,
+    challenger VARCHAR(200),
+    champion VARCHAR(200),
+    challenger_value DOUBLE PRECISION,
+    champion_value DOUBLE PRECISION,
+    margin DOUBLE PRECISION NOT NULL,
+    deflated_sharpe DOUBLE PRECISION,
+    trials INTEGER NOT NULL,
+    tried JSONB NOT NULL,
+    figures JSONB NOT NULL,
+    weights JSONB,
+    data JSONB NOT NULL,
+    CONSTRAINT pk_retrains PRIMARY KEY (id),
+    CONSTRAINT ck_retrains_trigger CHECK (trigger IN ('manual', 'schedule')),
+    CONSTRAINT ck_retrains_verdict CHECK (verdict IN ('promoted', 'kept', 'failed')),
+    CONSTRAINT uq_retrains_uid UNIQUE (uid)
+);
+
+CREATE INDEX ix_retrains_symbol_timeframe_time ON retrains (symbol, timeframe, time);
+
 CREATE TABLE runs (
     id BIGSERIAL NOT NULL,
     uid VARCHAR(32) NOT NULL,

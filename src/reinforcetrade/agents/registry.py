@@ -395,15 +395,60 @@ class ModelRegistry:
             held = None if current is None else index.models[current].metric(metric)
             value = challenger.metric(metric)
             promoted, reason = _decide(challenger, current, value, held, metric, higher_is_better)
-            decision = Promotion(
-                challenger=challenger.id, champion=current, symbol=key[0], timeframe=key[1],
-                metric=metric, challenger_value=value, champion_value=held, promoted=promoted,
-                reason=reason, time=_iso(self.clock.now_ns()), higher_is_better=higher_is_better,
-            )  # fmt: skip
-            index.history.append(decision)
-            if promoted:
-                index.champions[key] = challenger.id
-            self._write(index)
+            return self._settle(index, challenger, current, metric, value, held, promoted, reason,
+                                higher_is_better)  # fmt: skip
+
+    def crown(
+        self,
+        ref: str | os.PathLike[str] | ModelRecord,
+        *,
+        champion: str | None,
+        metric: str,
+        challenger_value: float,
+        champion_value: float | None,
+        reason: str,
+    ) -> Promotion:
+        """Make the model the champion on a verdict reached elsewhere (a retrain's walk-forward).
+
+        `champion` is the champion the verdict was reached against (None: there was none); if
+        the slot has changed since, nothing is changed and `ModelRegistryError` says so.
+        """
+        with self._locked() as index:
+            challenger = self._resolve(index, ref)
+            self._check_folder(challenger)
+            current = index.champions.get((challenger.symbol, challenger.timeframe))
+            if current != champion:
+                raise ModelRegistryError(
+                    f"the champion for {challenger.symbol} {challenger.timeframe} is now "
+                    f"{current or 'none'}, not {champion or 'none'} as when {challenger.id} was "
+                    "judged; judge it again against the new champion"
+                )
+            return self._settle(index, challenger, current, metric, challenger_value,
+                                champion_value, True, reason, True)  # fmt: skip
+
+    def _settle(
+        self,
+        index: _Index,
+        challenger: ModelRecord,
+        current: str | None,
+        metric: str,
+        value: float,
+        held: float | None,
+        promoted: bool,
+        reason: str,
+        higher_is_better: bool,
+    ) -> Promotion:
+        """Append a decision to the history (and crown the challenger if promoted); write."""
+        key = (challenger.symbol, challenger.timeframe)
+        decision = Promotion(
+            challenger=challenger.id, champion=current, symbol=key[0], timeframe=key[1],
+            metric=metric, challenger_value=value, champion_value=held, promoted=promoted,
+            reason=reason, time=_iso(self.clock.now_ns()), higher_is_better=higher_is_better,
+        )  # fmt: skip
+        index.history.append(decision)
+        if promoted:
+            index.champions[key] = challenger.id
+        self._write(index)
         return decision
 
     def history(

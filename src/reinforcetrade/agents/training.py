@@ -130,7 +130,7 @@ class _Validation(BaseCallback):
         return self.stale < self.patience
 
 
-def _fingerprint(frame: pd.DataFrame) -> str:
+def bars_fingerprint(frame: pd.DataFrame) -> str:
     """Return a short hash of the bars' times and values."""
     digest = hashlib.sha256(index_ns(frame).tobytes())
     digest.update(np.ascontiguousarray(frame.to_numpy(dtype=np.float64)).tobytes())
@@ -278,7 +278,7 @@ class TrainingPipeline:
             env_config=validation_env.config(),
             hyperparameters=self.hyperparameters(),
             data={
-                "fingerprint": _fingerprint(frame),
+                "fingerprint": bars_fingerprint(frame),
                 "first_bar": frame.index[0].isoformat(),
                 "last_bar": frame.index[-1].isoformat(),
                 "bars": len(frame),

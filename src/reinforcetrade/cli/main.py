@@ -24,6 +24,7 @@ from reinforcetrade.cli.demo_cmd import demo
 from reinforcetrade.cli.factor_cmds import factors_app
 from reinforcetrade.cli.optimize_cmds import optimize, walkforward
 from reinforcetrade.cli.report_cmd import report
+from reinforcetrade.cli.retrain_cmd import retrain
 from reinforcetrade.cli.rl_cmds import models_app, train
 from reinforcetrade.cli.serve_cmd import serve_app
 from reinforcetrade.cli.state import state
@@ -47,6 +48,7 @@ app.command("train")(train)
 app.command("report")(report)
 app.command("optimize")(optimize)
 app.command("walkforward")(walkforward)
+app.command("retrain")(retrain)
 app.add_typer(models_app, name="models")
 app.add_typer(trade_app, name="trade")
 app.add_typer(alerts_app, name="alerts")

@@ -384,6 +384,62 @@ class OptimizationConfig(Section):
     min_trades: int = Field(10, ge=0, description="trials with fewer trades are infeasible")
 
 
+class RetrainConfig(Section):
+    """The self-reinforcement loop: retrain a challenger, validate it, promote only a winner."""
+
+    algorithm: Literal["ppo", "a2c", "dqn", "sac"] | None = Field(
+        None, description="the challenger's algorithm (none: the champion's, else rl.algorithm)"
+    )
+    timesteps: int = Field(20_000, ge=1, description="training timesteps per model")
+    folds: int = Field(
+        3,
+        ge=2,
+        description="walk-forward folds both contenders are scored on (train_fraction, "
+        "anchored, purge_bars and embargo_bars come from the optimization section)",
+    )
+    margin: float = Field(
+        0.25,
+        ge=0,
+        description="out-of-sample Sharpe ratio (annualised) the challenger must beat the "
+        "champion by",
+    )
+    min_deflated_sharpe: float = Field(
+        0.95,
+        ge=0,
+        le=1,
+        description="the deflated Sharpe ratio of the challenger's advantage over the champion "
+        "(probability it is skill, deflated by the trials tried) must reach this",
+    )
+    min_trades: int = Field(
+        10, ge=0, description="out-of-sample trades the challenger must make to be judged"
+    )
+    tune_trials: int = Field(
+        8, ge=2, description="--tune: hyperparameter sets the genetic search tries"
+    )
+    reweight_max_change: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="--reweight: largest relative change of a tower weight per retrain",
+    )
+    reweight_min_votes: int = Field(
+        30, ge=1, description="--reweight: resolved votes an agent needs in a regime to move"
+    )
+    reweight_floor: float = Field(
+        0.05, ge=0, description="--reweight: no re-estimated weight goes below this"
+    )
+    factor_margin: float = Field(
+        0.01, ge=0, le=1, description="--factors: out-of-sample accuracy a refit must gain"
+    )
+    factor_min_z: float = Field(
+        2.0, ge=0, description="--factors: a refit's accuracy z-score against 50 % must reach this"
+    )
+    every: str | None = Field(
+        None, description="retrain on a schedule, e.g. 1d or 12h (--every overrides)"
+    )
+    seed: int = Field(0, ge=0, description="seed of the challenger's training and search")
+
+
 class TradingConfig(Section):
     """Paper and live trading; exchange credentials are secrets."""
 

@@ -30,6 +30,7 @@ from reinforcetrade.config.sections import (
     CostsConfig,
     DataConfig,
     OptimizationConfig,
+    RetrainConfig,
     RiskConfig,
     RLConfig,
     StorageConfig,
@@ -81,6 +82,7 @@ class Settings(BaseSettings):
     backtest: BacktestConfig = BacktestConfig()
     rl: RLConfig = RLConfig()
     optimization: OptimizationConfig = OptimizationConfig()
+    retrain: RetrainConfig = RetrainConfig()
     trading: TradingConfig = TradingConfig()
     storage: StorageConfig = StorageConfig()
     web: WebConfig = WebConfig()

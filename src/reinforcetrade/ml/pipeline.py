@@ -28,7 +28,7 @@ from reinforcetrade.core.codes import VolRegime
 from reinforcetrade.core.errors import ConfigError, UserInputError
 from reinforcetrade.core.files import atomic_write_bytes
 from reinforcetrade.data.bars import Bars
-from reinforcetrade.ml.cv import CVReport, purged_folds, run_cv
+from reinforcetrade.ml.cv import CVReport, Scores, purged_folds, run_cv, score_predictions
 from reinforcetrade.ml.factors import (
     DEFAULT_FACTORS,
     FactorMatrix,
@@ -190,6 +190,13 @@ class FactorPipeline:
             return fold._predict_rows(inputs, test_rows)
 
         return run_cv(inputs.labels, inputs.factors.complete(), fit_predict, splits, confidence)
+
+    def score(self, bars: Bars, rows: I8, confidence: float = 0.05) -> Scores:
+        """Return this fitted pipeline's out-of-sample scores on the usable ones of `rows`."""
+        inputs = self._inputs(bars)
+        usable = rows[(inputs.labels.usable() & inputs.factors.complete())[rows]]
+        proba = self._predict_rows(inputs, usable)
+        return score_predictions(proba, inputs.labels.up()[usable], confidence)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted pipeline to `path` (pickle, written atomically) and return the path."""

@@ -1,4 +1,4 @@
-"""The SQL journal: runs, decisions, orders, fills, positions and risk events (SQLite, PostgreSQL).
+"""The SQL journal (SQLite, PostgreSQL): runs, decisions, orders, fills, risk events, retrains.
 
 A sketch of the live engine's use (`Journal.from_settings(settings)` reads the storage section)::
 
@@ -27,6 +27,7 @@ from reinforcetrade.storage.rows import (
     OrderEventRow,
     OrderRow,
     PositionRow,
+    RetrainRow,
     RiskEventRow,
     RunRow,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "OrderEventRow",
     "OrderRow",
     "PositionRow",
+    "RetrainRow",
     "RetryPolicy",
     "RiskEventRow",
     "RunRow",

@@ -1,13 +1,15 @@
-"""Checking what callers hand the journal: mappings with known keys, decisions with their agents."""
+"""Checking what callers hand the journal: mappings with known keys, decisions, retrains."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from numbers import Integral
 from typing import Any, Final
 
 from reinforcetrade.core.codes import REGIME_KEYS, reason_names, reason_words
 from reinforcetrade.core.records import Decision
 from reinforcetrade.storage.errors import JournalError
+from reinforcetrade.storage.types import number, plain
 
 ORDER_REQUIRED: Final = ("client_order_id", "run_id", "symbol", "side", "type", "qty")
 ORDER_OPTIONAL: Final = (
@@ -68,6 +70,13 @@ TRADE_OPTIONAL: Final = (
 )
 MODEL_REQUIRED: Final = ("model_id", "algorithm", "created")
 MODEL_OPTIONAL: Final = ("symbol", "timeframe", "metrics", "path")
+#: the retrain journal's text columns and their widths
+RETRAIN_WIDTHS: Final = {"symbol": 64, "timeframe": 16, "algorithm": 32, "metric": 64,
+                         "challenger": 200, "champion": 200}  # fmt: skip
+#: its JSON object columns (``weights`` may be None)
+RETRAIN_DOCUMENTS: Final = ("tried", "figures", "weights", "data")
+#: its numbers that may be missing (None or NaN: stored as NULL)
+RETRAIN_NUMBERS: Final = ("challenger_value", "champion_value", "deflated_sharpe")
 #: prefixes of the per-agent columns in `BacktestResult.decisions`
 AGENT_PREFIXES: Final = ("signal_", "confidence_", "weight_")
 
@@ -176,3 +185,62 @@ def decision_mapping(
             for i, s in enumerate(decision.signals)
         ],
     }
+
+
+def retrain_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a retrain's column values checked: widths, numbers, JSON objects.
+
+    Missing numbers (None, NaN) become None; the margin and the trial count must be numbers;
+    documents become JSON-ready (NaN inside them null), and must be objects.
+
+    >>> retrain_values({"metric": "sharpe", "margin": 0.1, "trials": 3, "tried": {"a": 1},
+    ...                 "challenger_value": float("nan")})["challenger_value"] is None
+    True
+    >>> retrain_values({"timeframe": "every-other-hour", "margin": 0.1, "trials": 3})["trials"]
+    3
+    >>> retrain_values({"timeframe": "every-other-hour!", "margin": 0.1, "trials": 3})
+    Traceback (most recent call last):
+    ...
+    reinforcetrade.storage.errors.JournalError: retrain timeframe 'every-other-hour!' has 17 characters: at most 16 fit
+    """  # noqa: E501 - a doctest's expected line
+    row = dict(values)
+    for name, width in RETRAIN_WIDTHS.items():
+        _check_width(name, row.get(name), width)
+    for name in RETRAIN_NUMBERS:
+        row[name] = _number(name, row.get(name))
+    margin = _number("margin", row.get("margin"))
+    if margin is None:
+        raise JournalError(f"retrain margin {row.get('margin')!r} is not a number")
+    trials = row.get("trials")
+    if isinstance(trials, bool) or not isinstance(trials, Integral) or trials < 0:
+        raise JournalError(f"retrain trials {trials!r} is not a count (an int >= 0)")
+    row |= {"margin": margin, "trials": int(trials)}
+    for name in RETRAIN_DOCUMENTS:
+        if name in row and not (name == "weights" and row[name] is None):
+            row[name] = _document(name, row[name])
+    return row
+
+
+def _check_width(name: str, value: object, width: int) -> None:
+    """Raise `JournalError` when a retrain's text is wider than its column."""
+    if value is None or len(str(value)) <= width:
+        return
+    text = str(value)
+    shown = text if len(text) <= 80 else f"{text[:80]}…"
+    raise JournalError(f"retrain {name} {shown!r} has {len(text)} characters: at most {width} fit")
+
+
+def _document(name: str, value: object) -> Any:
+    """Return a retrain's JSON object ready to store, or raise `JournalError`."""
+    if not isinstance(value, Mapping):
+        kind = type(value).__name__
+        raise JournalError(f"retrain {name} must be a mapping (a JSON object), not {kind}")
+    return plain(value)
+
+
+def _number(name: str, value: object) -> float | None:
+    """Return a retrain's number as a float (None for None or NaN), or raise `JournalError`."""
+    try:
+        return number(value)
+    except (TypeError, ValueError):
+        raise JournalError(f"retrain {name} {value!r} is not a number") from None

@@ -37,12 +37,15 @@ from reinforcetrade.storage.inputs import (
     TRADE_REQUIRED,
     checked,
     decision_parts,
+    retrain_values,
 )
 from reinforcetrade.storage.locks import EngineLock
-from reinforcetrade.storage.rows import RiskEventRow, from_row
+from reinforcetrade.storage.rows import RetrainRow, RiskEventRow, from_row
 from reinforcetrade.storage.types import UtcDateTime, utc
 from reinforcetrade.storage.vocabulary import (
     AUDIT_OUTCOMES,
+    RETRAIN_TRIGGERS,
+    RETRAIN_VERDICTS,
     RISK_EVENT_KINDS,
     RISK_STATES,
     TRADE_SIDES,
@@ -190,6 +193,68 @@ class Journal(OrderBook):
         row["created"] = utc(row["created"])
         row["path"] = None if row["path"] is None else str(row["path"])
         return self._insert_once(schema.model_versions, ["model_id"], row, "record model")
+
+    # -- retrains ------------------------------------------------------------------------------
+
+    def record_retrain(
+        self,
+        *,
+        started: object,
+        symbol: str,
+        timeframe: str,
+        algorithm: str,
+        trigger: str,
+        verdict: str,
+        reason: str,
+        metric: str,
+        margin: float,
+        trials: int,
+        tried: Mapping[str, Any],
+        figures: Mapping[str, Any],
+        data: Mapping[str, Any],
+        challenger: str | None = None,
+        champion: str | None = None,
+        challenger_value: float | None = None,
+        champion_value: float | None = None,
+        deflated_sharpe: float | None = None,
+        weights: Mapping[str, Any] | None = None,
+        time: object = None,
+    ) -> int:
+        """Record one retrain (finished at `time`, default now) and its verdict; return its id.
+
+        `trigger` is manual or schedule, `verdict` promoted, kept or failed; `champion` is None
+        when there was none. Missing figures (None, NaN) are stored as NULL, NaN inside the
+        JSON documents (`tried`, `figures`, `weights`, `data`) as null.
+        """
+        one_of("retrain trigger", trigger, RETRAIN_TRIGGERS)
+        one_of("retrain verdict", verdict, RETRAIN_VERDICTS)
+        values = retrain_values(
+            {"uid": uuid.uuid4().hex, "time": self._now(time), "started": utc(started),
+             "symbol": symbol, "timeframe": timeframe, "algorithm": algorithm,
+             "trigger": trigger, "verdict": verdict, "reason": reason, "metric": metric,
+             "challenger": challenger, "champion": champion, "challenger_value": challenger_value,
+             "champion_value": champion_value, "margin": margin,
+             "deflated_sharpe": deflated_sharpe, "trials": trials, "tried": tried,
+             "figures": figures, "weights": weights, "data": data}
+        )  # fmt: skip
+        return self._insert_keyed(
+            schema.retrains, values, f"record retrain of {symbol} {timeframe}"
+        )
+
+    def retrains(
+        self, symbol: str | None = None, timeframe: str | None = None, limit: int | None = None
+    ) -> list[RetrainRow]:
+        """Return the retrains (of one symbol, one timeframe), newest first (the latest `limit`)."""
+        table = schema.retrains
+        statement = select(table).order_by(table.c.time.desc(), table.c.id.desc())
+        if symbol is not None:
+            statement = statement.where(table.c.symbol == symbol)
+        if timeframe is not None:
+            statement = statement.where(table.c.timeframe == timeframe)
+        if limit is not None:
+            statement = statement.limit(limit)
+        rows = self._read("read retrains", lambda c: c.execute(statement).mappings().all())
+        return [from_row(RetrainRow, row) for row in rows]
 
     # -- backtests and analysis ---------------------------------------------------------------
 

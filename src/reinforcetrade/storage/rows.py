@@ -1,4 +1,4 @@
-"""Frozen records the journal returns: one per row of runs, orders, fills, positions, events."""
+"""Frozen records the journal returns, one per row: runs, orders, fills, events, retrains."""
 
 from __future__ import annotations
 
@@ -126,3 +126,31 @@ class RiskEventRow:
     state: str
     reason: str | None
     actor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetrainRow:
+    """One retrain of the self-reinforcement loop: what was tried, the evidence, the verdict."""
+
+    id: int
+    uid: str
+    time: datetime
+    started: datetime
+    symbol: str
+    timeframe: str
+    algorithm: str
+    trigger: str
+    verdict: str
+    reason: str
+    metric: str
+    challenger: str | None
+    champion: str | None
+    challenger_value: float | None
+    champion_value: float | None
+    margin: float
+    deflated_sharpe: float | None
+    trials: int
+    tried: dict[str, Any]
+    figures: dict[str, Any]
+    weights: dict[str, Any] | None
+    data: dict[str, Any]

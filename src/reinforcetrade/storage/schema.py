@@ -29,6 +29,8 @@ from reinforcetrade.storage.types import Id, Json, Number, UtcDateTime
 from reinforcetrade.storage.vocabulary import (
     AUDIT_OUTCOMES,
     LIQUIDITY,
+    RETRAIN_TRIGGERS,
+    RETRAIN_VERDICTS,
     RISK_EVENT_KINDS,
     RISK_STATES,
     RUN_KINDS,
@@ -305,6 +307,36 @@ audit_log = Table(
     Column("detail", Text),
     _one_of("outcome", AUDIT_OUTCOMES),
     Index(None, "time"),
+)
+
+retrains = Table(
+    "retrains",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("uid", String(32), nullable=False, unique=True),
+    Column("time", UtcDateTime, nullable=False),  # when the retrain finished
+    Column("started", UtcDateTime, nullable=False),
+    Column("symbol", String(64), nullable=False),
+    Column("timeframe", String(16), nullable=False),
+    Column("algorithm", String(32), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("metric", String(64), nullable=False),
+    Column("challenger", String(200)),  # model ids; no champion before the first promotion
+    Column("champion", String(200)),
+    Column("challenger_value", Number),
+    Column("champion_value", Number),
+    Column("margin", Number, nullable=False),
+    Column("deflated_sharpe", Number),
+    Column("trials", Integer, nullable=False),
+    Column("tried", Json, nullable=False),  # hyperparameters, timesteps, seeds, data span, tuning
+    Column("figures", Json, nullable=False),  # each fold's figures of both contenders
+    Column("weights", Json),  # the tower weights estimated again, if they were
+    Column("data", Json, nullable=False),  # fingerprint, bars, first and last bar
+    _one_of("trigger", RETRAIN_TRIGGERS),
+    _one_of("verdict", RETRAIN_VERDICTS),
+    Index(None, "symbol", "timeframe", "time"),
 )
 
 model_versions = Table(

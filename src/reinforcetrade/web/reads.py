@@ -30,10 +30,13 @@ def page(
     offset: int = 0,
     order: str = "id",
 ) -> Page:
-    """Return one page of a table's rows, newest first, and how many match in all."""
+    """Return one page of a table's rows, newest first (by `order`, then id), and how many match."""
     source = schema.metadata.tables[table]
     condition = and_(*where) if where else None
-    rows = select(source).order_by(source.c[order].desc()).limit(limit).offset(offset)
+    keys = [source.c[order].desc()]
+    if order != "id" and "id" in source.c:  # rows of one time keep a stable order across pages
+        keys.append(source.c.id.desc())
+    rows = select(source).order_by(*keys).limit(limit).offset(offset)
     total = select(func.count()).select_from(source)
     if condition is not None:
         rows, total = rows.where(condition), total.where(condition)

@@ -273,6 +273,25 @@ def audit(ctx: Ctx, limit: Limit = 100, offset: Offset = 0) -> reads.Page:
     return reads.page(ctx.journal, "audit_log", limit=limit, offset=offset)
 
 
+@private.get("/retrains", tags=["views"])
+@cached
+def retrains(
+    ctx: Ctx,
+    symbol: Annotated[str | None, Query(max_length=64)] = None,
+    timeframe: Annotated[str | None, Query(max_length=16)] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> reads.Page:
+    """Retrains of the RL models: what was tried, each fold's figures, the verdict; newest first."""
+    r = schema.retrains
+    where = [] if symbol is None else [r.c.symbol == symbol]
+    if timeframe is not None:
+        where.append(r.c.timeframe == timeframe)
+    return reads.page(
+        ctx.journal, "retrains", where=where, limit=limit, offset=offset, order="time"
+    )
+
+
 def _backtest(journal: Journal, run: dict[str, Any]) -> dict[str, Any]:
     """Return a backtest run with its total return, max drawdown, trades, win rate and P&L."""
     run_id = int(run["id"])
