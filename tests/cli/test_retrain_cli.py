@@ -62,6 +62,7 @@ def test_a_scheduled_retrain_runs_records_and_writes_weights(
     assert sorted(r.id for r in rows) == sorted(v["record"] for v in verdicts)
     assert all(r.tried["timesteps"] == 256 and r.weights is not None for r in rows)
     written = yaml.safe_load(weights.read_text())
+    assert rows[0].weights is not None
     assert written["tower"]["weights"] == rows[0].weights["after"]
     tuned = load_settings(config).with_params({"tower.weights": written["tower"]["weights"]})
     assert set(tuned.tower.weights) == {"trending", "ranging", "high_volatility"}
