@@ -20,7 +20,11 @@ STEPS = 4096  # timesteps per model: a sharp policy in ~3 s with the hyperparame
 
 
 def loop_settings(models: Path, **extra: Any) -> Settings:
-    """Return settings where the RL agent leads the tower, and a small, quick retrain."""
+    """Return settings where the RL agent leads the tower, and a small, quick retrain.
+
+    The agents look back ~200 bars (a short volatility history) and the engine keeps 400: a
+    paper engine is ready after 200 bars and each of its steps stays cheap.
+    """
     settings = fast_settings(
         models, allow_short=True, window=4, learning_rate=3e-3,
         hyperparameters={"ppo": {"n_steps": 128, "batch_size": 64, "n_epochs": 10,
@@ -31,7 +35,8 @@ def loop_settings(models: Path, **extra: Any) -> Settings:
     return settings.with_params({
         "tower.weights": weights, "tower.consensus_agents": 1, "tower.entry_confidence": 0.3,
         "tower.exit_confidence": 0.3, "retrain.folds": 2, "retrain.min_trades": 5,
-        "retrain.timesteps": STEPS, **extra,
+        "retrain.timesteps": STEPS, "agents.environment.volatility_history": 100,
+        "trading.history_bars": 400, **extra,
     })  # fmt: skip
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gated_feed import GatedFeed
+from gated_feed import GatedFeed, RunningEngine
 from reinforcetrade.backtesting import EnhancedBacktester
 from reinforcetrade.config import Settings
 from reinforcetrade.data import generate_market
@@ -19,38 +19,10 @@ from reinforcetrade.storage import Journal
 from reinforcetrade.strategies import MultiAgentStrategy
 from reinforcetrade.trading.control import ControlQueue, ControlRefused
 from reinforcetrade.trading.engine import LiveEngine
-from reinforcetrade.trading.events import EngineEvent, EngineSummary
+from reinforcetrade.trading.events import EngineEvent
 from reinforcetrade.trading.paper import PaperBroker
 
 SYMBOL = "BTC/USDT"
-
-
-class Running:
-    """An engine running on its own thread, as `reinforcetrade serve` runs it."""
-
-    def __init__(self, engine: LiveEngine, feed: GatedFeed) -> None:
-        self.engine, self.feed = engine, feed
-        self.summary: EngineSummary | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        self.summary = self.engine.run(poll=0.05)
-
-    def until(self, bars: int) -> None:
-        """Let the engine handle bars up to `bars` in all, and wait until it has."""
-        self.feed.open_to(bars)
-        deadline = time.monotonic() + 60
-        while self.engine.stepper.t < bars:
-            assert time.monotonic() < deadline, "the engine did not reach the bar"
-            time.sleep(0.01)
-
-    def stop(self) -> EngineSummary:
-        self.engine.request_stop("test over")
-        self.feed.open_to(10**9)
-        self.thread.join(30)
-        assert self.summary is not None
-        return self.summary
 
 
 def market(bars: int = 1_500) -> dict[str, pd.DataFrame]:
@@ -75,12 +47,14 @@ def journal(tmp_path: Path) -> Iterator[Journal]:
         yield j
 
 
-def start(journal: Journal, frames: Mapping[str, pd.DataFrame], gate: int, **kw: object) -> Running:
+def start(
+    journal: Journal, frames: Mapping[str, pd.DataFrame], gate: int, **kw: object
+) -> RunningEngine:
     settings = kw.pop("settings", None)
     feed = GatedFeed(frames, gate)
     strategy = MultiAgentStrategy(settings=settings if isinstance(settings, Settings) else None)
     engine = LiveEngine(strategy, feed, PaperBroker(), journal, **kw)  # type: ignore[arg-type]
-    return Running(engine, feed)
+    return RunningEngine(engine, feed)
 
 
 def test_flatten_closes_the_position_at_the_next_open_and_says_who(journal: Journal) -> None:

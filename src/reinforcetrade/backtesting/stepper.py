@@ -40,7 +40,7 @@ from reinforcetrade.simulation.account import (
 )
 from reinforcetrade.simulation.costs import CostParams
 from reinforcetrade.simulation.orders import CLOSE, DEC, EXIT, KIND, NONE, Execution
-from reinforcetrade.strategies.multi_agent import MultiAgentStrategy
+from reinforcetrade.strategies.multi_agent import MultiAgentStrategy, SignalFollower
 
 F8 = npt.NDArray[np.float64]
 _NO_TARGETS = np.zeros((1, 1), dtype=np.float64)
@@ -309,6 +309,12 @@ class BarStepper:
         decision = int(pend_i[s, DEC]) if pend_i[s, KIND] != NONE else -1
         pend_i[s, KIND] = NONE
         return decision
+
+    def signal_follower(self, symbol: str) -> SignalFollower:
+        """Return the follower of a symbol's agents (to swap an agent's follower between bars)."""
+        if symbol not in self.symbols:
+            raise UserInputError(f"{symbol!r} is not stepped here ({', '.join(self.symbols)})")
+        return self._followers[self.symbols.index(symbol)]
 
     def bars_of(self, symbol: str, last: int | None = None) -> Bars:
         """Return a symbol's bars seen so far (only the `last` ones, if given)."""

@@ -91,6 +91,26 @@ class SignalFollower:
                 make = getattr(agent, "follower", None)
                 self.followers.append(make() if callable(make) else None)
 
+    def follower_of(self, name: str) -> Follower | None:
+        """Return the follower of agent `name` (None: the agent is a pure function of bars)."""
+        return self.followers[self._slot(name)]
+
+    def replace(self, name: str, follower: Follower) -> Follower | None:
+        """Follow agent `name` with `follower` from the next bar on; return the one replaced.
+
+        Between bars only (an engine switching to a new champion model): the next `update`
+        asks the new follower.
+        """
+        slot = self._slot(name)
+        old, self.followers[slot] = self.followers[slot], follower
+        return old
+
+    def _slot(self, name: str) -> int:
+        names = self.strategy.agent_names[1:]
+        if name not in names:
+            raise UserInputError(f"no agent {name!r} to follow; the agents are {list(names)}")
+        return names.index(name)
+
     def update(self, bars: Bars, seen: int) -> LatestSignals:
         """Return the newest bar's signals from a window of bars (`seen` bars so far in all)."""
         perception = self.strategy.environment.perceive(bars)
@@ -271,7 +291,11 @@ class MultiAgentStrategy:
 
 
 class ChampionAgent:
-    """The registry's champion model for each symbol and timeframe, as the RL agent."""
+    """The registry's champion model for each symbol and timeframe, as the RL agent.
+
+    A backtest uses the champion it finds; a running engine switches to a newly promoted one
+    between bars (`reinforcetrade.trading.champions.ChampionWatch`).
+    """
 
     name = "rl"
 
@@ -290,13 +314,27 @@ class ChampionAgent:
                 f"{HOW_TO_TRAIN}"
             )
         if record.id not in self._loaded:
-            from reinforcetrade.agents.rl import RLAgent
-
-            self._loaded[record.id] = RLAgent.load(record, self.registry, name=self.name)
+            self._loaded[record.id] = self.load(record)
         return self._loaded[record.id]
 
+    def load(self, record: ModelRecord) -> RLAgent:
+        """Return a registered model's agent (the one in use if already loaded), not yet adopted.
+
+        Raises `ModelRegistryError` when its files are missing or altered.
+        """
+        found = self._loaded.get(record.id)
+        if found is not None:
+            return found
+        from reinforcetrade.agents.rl import RLAgent
+
+        return RLAgent.load(record, self.registry, name=self.name)
+
+    def adopt(self, agent: RLAgent) -> None:
+        """Count a model as used from now on (a running engine switched to it)."""
+        self._loaded.setdefault(agent.record.id, agent)
+
     def model_records(self) -> list[dict[str, object]]:
-        """Return the records of the champions loaded so far."""
+        """Return the records of every model used so far: the champions loaded, then switched to."""
         return [agent.record.to_dict() for agent in self._loaded.values()]
 
     def signals(self, bars: Bars) -> AgentSignals:

@@ -10,7 +10,9 @@ Entries are withheld — decided and journalled, not sent — while the engine i
 the market data is stale (a bar that closed more than `stale_after_bars` bar lengths ago, or
 none for as long: one alert per episode) and while the venue is unavailable; exits and stops go
 on. Entries are withheld too while an operator has paused them (`pause`); `flatten` and
-`lift_halt` run on the engine's thread between bars (`trading.control`). The risk state
+`lift_halt` run on the engine's thread between bars (`trading.control`). An engine whose
+strategy follows the registry's champion RL model switches to a newly promoted one between bars
+(`trading.champions`), recorded in the audit log and told to observers. The risk state
 survives restarts: an engine starting under a name whose last recorded state is HALTED stays
 halted until `LiveEngine.resume` records an explicit resume. One engine per journal
 (`storage.locks`); paper and live never share a journal.
@@ -54,6 +56,7 @@ from reinforcetrade.trading.broker import (
     OrderRequest,
     OrderSide,
 )
+from reinforcetrade.trading.champions import ChampionWatch, ModelSwitch
 from reinforcetrade.trading.control import ControlQueue, ControlRefused
 from reinforcetrade.trading.events import Alert, EngineEvent, EngineSummary
 from reinforcetrade.trading.feeds import ClosedBar, Feed
@@ -144,6 +147,7 @@ class LiveEngine:
             warmup=warmup,
             live=mode == "live",
         )
+        self.champions = ChampionWatch.of(self.stepper)  # None: no champion followed
         self.run_id = 0  # set by start()
         self.orders: OrderManager  # set by start()
         self._started = False
@@ -393,6 +397,7 @@ class LiveEngine:
         if self.routing is not None:
             routing = self.routing
             self._on_venue(lambda: routing.before_bar(bars))
+        self._follow_champions(bars[0].ts)
         step = self.stepper.step(
             [(b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume) for b in bars]
         )
@@ -431,6 +436,42 @@ class LiveEngine:
             for s in np.flatnonzero(self.stepper.breaker_at(step.t)):
                 self._emit("breaker", symbol=self.stepper.symbols[int(s)])
         return step
+
+    def _follow_champions(self, ts: int) -> None:
+        """Between bars: switch to each newly promoted champion model (one stat per bar)."""
+        watch = self.champions
+        if watch is None:
+            return
+        try:
+            switches = watch.poll()
+        except Exception as exc:  # the registry is another process's: never stop trading
+            if not isinstance(exc, UserInputError):
+                log.exception("reading the model registry failed")
+            self._raise("model", f"the model registry cannot be read ({exc}); trading on with "
+                        "the models in use until registry.json changes again")  # fmt: skip
+            return
+        at = pd.Timestamp(ts, tz="UTC").isoformat()
+        for switch in switches:
+            self._record_switch(switch, at)
+
+    def _record_switch(self, switch: ModelSwitch, at: str) -> None:
+        """Audit a model switch (or its failure), tell observers, alert on a failure."""
+        old = switch.old or "none"
+        detail = f"{old} -> {switch.new} at bar {at}"
+        if switch.outcome == "failed":
+            detail += f": {switch.error}; still trading {old}"
+        target = f"{switch.symbol} {switch.timeframe}"
+        self.journal.record_audit(actor="engine", action="switch-model", target=target,
+                                  reason=switch.reason, outcome=switch.outcome,
+                                  detail=detail)  # fmt: skip
+        self._emit("model", symbol=switch.symbol, timeframe=switch.timeframe, old=switch.old,
+                   new=switch.new, outcome=switch.outcome, reason=switch.reason, detail=detail,
+                   bar=at)  # fmt: skip
+        if switch.outcome == "failed":
+            self._raise("model", f"{target}: cannot switch to the new champion {switch.new} "
+                        f"({switch.error}); still trading {old}")  # fmt: skip
+        else:
+            log.warning("%s: switched model %s (%s)", target, detail, switch.reason)
 
     @staticmethod
     def _settle(routing: LiveRouting, symbol: str, order: OrderRow) -> None:

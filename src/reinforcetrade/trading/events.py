@@ -19,15 +19,17 @@ class Alert:
 
 @dataclass(frozen=True)
 class EngineEvent:
-    """What the engine saw or did, for monitors: a bar, a fill, an order error, a breaker, an alert.
+    """What the engine saw or did, for monitors: bars, fills, orders, model switches, alerts.
 
     ``bar``: close_ns, equity, cash, exposure (gross), exposures (per symbol), state, latency_ms,
     stale, decisions; ``control``: action (pause, unpause, flatten, lift_halt), actor, reason,
     detail; ``fill``: symbol, side, qty, price, role, client_order_id, slippage_bps (against the
     reference price, positive: worse; None if unknown); ``order``: symbol, type, side, qty,
     role, client_order_id, outcome (placed, rejected, unavailable, absent, unknown), reason;
-    ``breaker``: symbol; ``alert``: alert (its kind), message. Roles: e entry, x exit, s stop,
-    t take-profit (None: paper's own ids).
+    ``breaker``: symbol; ``alert``: alert (its kind), message; ``model``: symbol, timeframe,
+    old (the model id in use before; None: none), new, outcome (done, failed), reason (the
+    promotion's), detail, bar (ISO time of the first bar the new model decides). Roles: e
+    entry, x exit, s stop, t take-profit (None: paper's own ids).
     """
 
     kind: str

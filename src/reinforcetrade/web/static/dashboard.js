@@ -812,6 +812,12 @@
       const why = data.reason ? `: ${data.reason}` : "";
       addAlert({ kind: "control", message: `${humanise(data.action)}${who}${why}`, time: at });
     },
+    model(data, at) {
+      if (data.outcome !== "done") return; // a failed switch comes as an alert too
+      const was = data.old ? ` (was ${data.old})` : "";
+      const why = data.reason ? `: ${data.reason}` : "";
+      addAlert({ kind: "model switch", message: `${data.symbol} ${data.timeframe} now trades ${data.new}${was}${why}`, time: at });
+    },
   };
 
   function onMessage(message) {
