@@ -84,7 +84,9 @@ def test_the_engine_switches_models_only_when_a_challenger_won(tmp_path: Path) -
         assert paper.champions.current == {SYMBOL: old.id}
 
         # a placebo challenger: the engine trades on while it is judged, and keeps its model
-        placebo = retrain(config, data, url, "--placebo")
+        # (with the tower's weights re-estimated from what the engine has done so far)
+        placebo = retrain(config, data, url, "--placebo", "--reweight", "--from-run",
+                          str(paper.run_id))  # fmt: skip
         engine.until(START + 100)
         assert placebo.poll() is None, "the retrain should still be running: make it slower"
         kept = verdict(placebo)
@@ -128,6 +130,11 @@ def test_the_engine_switches_models_only_when_a_challenger_won(tmp_path: Path) -
     assert [r.verdict for r in records] == ["promoted", "kept"]
     promoted, placebo_row = records
     assert placebo_row.tried["placebo"] is True
+    assert placebo_row.weights is not None
+    assert placebo_row.weights["source"] == f"journal run {summary.run_id}"
+    rl = [e for e in placebo_row.weights["evidence"] if e["agent"] == "rl"]
+    assert [e["regime"] for e in rl] == ["trending", "ranging", "high_volatility"]
+    assert sum(e["votes"] for e in rl) > 0  # the paper run's own votes, resolved by its bars
     assert promoted.challenger == new.id
     assert promoted.champion == old.id
     assert promoted.deflated_sharpe is not None

@@ -28,7 +28,8 @@ def setup(tmp_path: Path) -> tuple[Path, Path, str]:
 @pytest.mark.parametrize(
     ("args", "why"),
     [
-        (["--weights-out", "w.yaml"], "--weights-out needs --reweight"),
+        (["--weights-out", "w.yaml"], "--weights-out and --from-run need --reweight"),
+        (["--from-run", "1"], "--weights-out and --from-run need --reweight"),
         (["--runs", "2"], "--runs needs a schedule"),
         (["--every", "soon"], "soon"),
     ],

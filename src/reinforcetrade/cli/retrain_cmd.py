@@ -43,6 +43,15 @@ def retrain(
     reweight: Annotated[
         bool, typer.Option("--reweight", help="Re-estimate the tower's weights (recorded).")
     ] = False,
+    from_run: Annotated[
+        int | None,
+        typer.Option(
+            "--from-run",
+            min=1,
+            help="With --reweight: judge the agents on this journal "
+            "run's decisions (paper or live) instead of the out-of-sample backtests.",
+        ),
+    ] = None,
     weights_out: Annotated[
         Path | None,
         typer.Option(
@@ -92,8 +101,8 @@ def retrain(
     from reinforcetrade.storage import Journal
 
     settings = state.settings(config)
-    if weights_out is not None and not reweight:
-        raise UserInputError("--weights-out needs --reweight")
+    if (weights_out is not None or from_run is not None) and not reweight:
+        raise UserInputError("--weights-out and --from-run need --reweight")
     interval = every or settings.retrain.every
     period = parse_timeframe(interval).nanos / 1e9 if interval else None
     if runs is not None and period is None:
@@ -112,7 +121,8 @@ def retrain(
             try:
                 trigger: Literal["manual", "schedule"] = "manual" if period is None else "schedule"
                 result = retrainer.run(frame, symbol=name, timesteps=timesteps, tune=tune,
-                                       reweight=reweight, placebo=placebo, factors=factors,
+                                       reweight=reweight, experience=from_run, placebo=placebo,
+                                       factors=factors,
                                        seed=seed, trigger=trigger)  # fmt: skip
             except UserInputError as exc:
                 if period is None:

@@ -27,6 +27,7 @@ class WeightChange:
     before: dict[str, dict[str, float]]
     after: dict[str, dict[str, float]]
     evidence: tuple[dict[str, Any], ...]
+    source: str = ""  # whose votes the hit rates came from
 
     @property
     def changed(self) -> bool:
@@ -35,7 +36,8 @@ class WeightChange:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the change as plain data (for the retrain record)."""
-        return {"before": self.before, "after": self.after, "evidence": list(self.evidence)}
+        return {"source": self.source, "before": self.before, "after": self.after,
+                "evidence": list(self.evidence)}  # fmt: skip
 
 
 def reestimate_weights(
@@ -46,6 +48,7 @@ def reestimate_weights(
     max_change: float = 0.25,
     min_votes: int = 30,
     floor: float = 0.05,
+    source: str = "",
 ) -> WeightChange:
     """Return the weights of `agents` per regime moved by their hit rates (`ml.hit_rates` table).
 
@@ -99,4 +102,4 @@ def reestimate_weights(
                 "z": None if not math.isfinite(z) else z,
                 "before": round(old, 4), "after": round(new, 4), "why": why,
             })  # fmt: skip
-    return WeightChange(before, after, tuple(evidence))
+    return WeightChange(before, after, tuple(evidence), source)

@@ -156,6 +156,7 @@ class Retrainer:
         timesteps: int | None = None,
         tune: bool = False,
         reweight: bool = False,
+        experience: int | None = None,
         placebo: bool = False,
         factors: bool = False,
         trigger: Literal["manual", "schedule"] = "manual",
@@ -163,7 +164,9 @@ class Retrainer:
     ) -> RetrainResult:
         """Retrain on `data` (one symbol's bars, the latest last) and return the verdict.
 
-        `placebo` trains the challenger on the bars in a destroyed order (`destroy_order`)
+        `reweight` re-estimates the tower's weights from the out-of-sample votes of the side that
+        will trade, or from the decisions of journal run `experience` (paper or live) when
+        given. `placebo` trains the challenger on the bars in a destroyed order (`destroy_order`)
         and trades it on the real ones: a check of the validation, which must never promote
         it. `factors` also refits the saved factor pipeline (`agents.factor.model`), which
         replaces the file only if it wins out of sample (`ml.refit`). A failure (too little
@@ -186,7 +189,8 @@ class Retrainer:
                                  "folds": cfg.folds, "placebo": placebo, "tuned": tune,
                                  "margin": cfg.margin, "min_trades": cfg.min_trades,
                                  "min_deflated_sharpe": cfg.min_deflated_sharpe,
-                                 "factors": factors}  # fmt: skip
+                                 "factors": factors, "reweight": reweight,
+                                 "experience": experience}  # fmt: skip
         facts = _data_facts(frame)
         base: dict[str, Any] = {
             "symbol": symbol, "timeframe": tf.text, "algorithm": algorithm, "trigger": trigger,
@@ -198,14 +202,14 @@ class Retrainer:
                                  base)  # fmt: skip
             if factors:
                 result = replace(result, factors=self._refit(frame, symbol))
+            if reweight:
+                result = self._reweight(result, experience)
         except (UserInputError, ValueError) as exc:
             failed = RetrainResult(**base, verdict="failed", reason=str(exc), challenger=None,
                                    champion=None, deflated_sharpe=math.nan, trials=0,
                                    model=None)  # fmt: skip
             self._record(failed, started)
             raise
-        if reweight:
-            result = self._reweight(result)
         return self._record(result, started)
 
     # -- the steps -----------------------------------------------------------------------------
@@ -384,20 +388,27 @@ class Retrainer:
                              embargo=opt.embargo_bars, margin=cfg.factor_margin,
                              min_z=cfg.factor_min_z)  # fmt: skip
 
-    def _reweight(self, result: RetrainResult) -> RetrainResult:
-        """Re-estimate the tower's weights from the deployed side's out-of-sample votes."""
+    def _reweight(self, result: RetrainResult, experience: int | None) -> RetrainResult:
+        """Re-estimate the tower's weights from a journal run's votes or the out-of-sample ones."""
         from reinforcetrade.ml.performance import AgentPerformance
         from reinforcetrade.ml.reweight import reestimate_weights
 
-        side = result.challenger if result.promoted else result.champion
-        if side is None or side.result is None:
-            return result
+        if experience is not None:
+            if self.journal is None:
+                raise UserInputError("re-weighting from a journal run needs a journal")
+            performance = AgentPerformance.from_journal(self.journal, experience)
+            source = f"journal run {experience}"
+        else:
+            side = result.challenger if result.promoted else result.champion
+            if side is None or side.result is None:
+                return result
+            performance = AgentPerformance.from_result(side.result)
+            source = f"the {side.name}'s out-of-sample votes"
         cfg = self.settings.retrain
-        performance = AgentPerformance.from_result(side.result)
         change = reestimate_weights(
             self.settings.tower.weights, performance.hit_rates,
             performance.agents, max_change=cfg.reweight_max_change,
-            min_votes=cfg.reweight_min_votes, floor=cfg.reweight_floor,
+            min_votes=cfg.reweight_min_votes, floor=cfg.reweight_floor, source=source,
         )  # fmt: skip
         return replace(result, weights=change)
 
