@@ -12,7 +12,8 @@ from reinforcetrade.config import Settings, load_settings, secret_fields, settin
 from reinforcetrade.core.errors import ConfigError
 
 SECTIONS = {
-    "data", "agents", "tower", "risk", "costs", "backtest", "rl", "optimization", "retrain", "trading",
+    "data", "agents", "tower", "risk", "costs", "backtest", "rl", "optimization", "retrain", "routing",
+    "trading",
     "storage", "web", "alerts",
 }  # fmt: skip
 

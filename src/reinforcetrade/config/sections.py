@@ -440,6 +440,26 @@ class RetrainConfig(Section):
     seed: int = Field(0, ge=0, description="seed of the challenger's training and search")
 
 
+class RoutingConfig(Section):
+    """The Execution Agent's router across venues, and when a venue counts as degraded."""
+
+    latency_bps_per_ms: float = Field(
+        0.01, ge=0, description="expected cost of a venue's latency, in bps per millisecond"
+    )
+    degraded_penalty_bps: float = Field(
+        10.0, ge=0, description="cost added to a degraded venue's orders (a down one is skipped)"
+    )
+    split: bool = Field(True, description="split an order across venues when one cannot hold it")
+    max_legs: int = Field(3, ge=1, description="most venues one order is split across")
+    window: int = Field(200, ge=1, description="orders a venue's reject rate and latency cover")
+    alpha: float = Field(0.1, gt=0, le=1, description="weight of a fill in the slippage EWMA")
+    max_reject_rate: float = Field(0.2, ge=0, le=1, description="above: the venue is degraded")
+    max_slippage_bps: float = Field(25.0, ge=0, description="above: the venue is degraded")
+    down_after_errors: int = Field(3, ge=1, description="failed calls in a row: the venue is down")
+    cooldown_s: float = Field(60.0, ge=0, description="how long a down venue is skipped")
+    min_orders: int = Field(5, ge=1, description="orders before a reject rate can degrade")
+
+
 class TradingConfig(Section):
     """Paper and live trading; exchange credentials are secrets."""
 

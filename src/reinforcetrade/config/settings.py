@@ -33,6 +33,7 @@ from reinforcetrade.config.sections import (
     RetrainConfig,
     RiskConfig,
     RLConfig,
+    RoutingConfig,
     StorageConfig,
     TowerConfig,
     TradingConfig,
@@ -83,6 +84,7 @@ class Settings(BaseSettings):
     rl: RLConfig = RLConfig()
     optimization: OptimizationConfig = OptimizationConfig()
     retrain: RetrainConfig = RetrainConfig()
+    routing: RoutingConfig = RoutingConfig()
     trading: TradingConfig = TradingConfig()
     storage: StorageConfig = StorageConfig()
     web: WebConfig = WebConfig()
