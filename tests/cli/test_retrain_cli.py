@@ -67,3 +67,19 @@ def test_a_scheduled_retrain_runs_records_and_writes_weights(
     assert written["tower"]["weights"] == rows[0].weights["after"]
     tuned = load_settings(config).with_params({"tower.weights": written["tower"]["weights"]})
     assert set(tuned.tower.weights) == {"trending", "ranging", "high_volatility"}
+
+
+def test_a_retrain_prints_both_sides_and_its_verdict(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config, data, url = setup(tmp_path)
+    code, out, err = cli(capsys, "--config", str(config), "retrain", "--data", str(data),
+                         "--journal", url, "--timesteps", "256")  # fmt: skip
+    assert code == 0, err
+    assert "challenger" in out
+    assert "one per fold" in out
+    assert "rule agents" in out  # no champion yet: the rule agents are the side to beat
+    assert "recorded as retrain 1" in out
+    with Journal(url) as journal:
+        (row,) = journal.retrains()
+    assert row.reason.replace("\n", " ").split(":")[0] in out.replace("\n", " ")

@@ -157,8 +157,11 @@ def _show(result: RetrainResult, as_json: bool) -> None:
                   title_justify="left")  # fmt: skip
     for column in ("side", "model", "sharpe (oos)", "return (oos)", "trades"):
         table.add_column(column)
-    for side in (result.challenger, result.champion, result.baseline):
-        if side is None or (side is result.baseline and result.baseline is result.champion):
+    sides = [result.challenger, result.champion]
+    if result.baseline is not result.champion:  # with no champion the rule agents are it
+        sides.append(result.baseline)
+    for side in sides:
+        if side is None:
             continue
         model = side.model or ("one per fold" if side.name == "challenger" else "-")
         table.add_row(side.name, model, figure(side.sharpe), figure(side.total_return),

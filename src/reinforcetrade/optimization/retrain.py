@@ -450,7 +450,7 @@ def _verdict(
     ch = challenger.sharpe
     champion = rivals[0]
     keeper = f"the {champion.name}" + (f" {champion.model}" if champion.model else "")
-    stays = f"{keeper} stays"
+    stays = f"{keeper} {'stay' if champion.name == 'rule agents' else 'stays'}"
     against = "; ".join(f"{_fmt(_flat_as_zero(r))} for the {r.name}" for r in rivals)
     figures = f"out-of-sample Sharpe {_fmt(ch)} against {against}"
     if challenger.trades < min_trades:
