@@ -249,3 +249,32 @@ def test_the_routing_settings_build_the_same_defaults_and_carry_changes() -> Non
     tuned = Settings().with_params({"routing.max_legs": 1, "routing.cooldown_s": 5.0}).routing
     assert RouterParams.from_config(tuned).max_legs == 1
     assert QualityParams.from_config(tuned).cooldown_s == 5.0
+
+
+def test_the_execution_agent_routes_feeds_back_and_moves_flow_off_a_slipping_venue() -> None:
+    from reinforcetrade.agents.environment import EnvironmentAgent
+    from reinforcetrade.agents.execution import ExecutionAgent
+    from reinforcetrade.core.codes import Side
+    from reinforcetrade.core.records import Fill
+
+    environment = EnvironmentAgent()
+    config = Settings().with_params({"routing.max_slippage_bps": 20.0, "routing.alpha": 0.5})
+    agent = ExecutionAgent(environment, config.routing)
+    books = [quote("alpha", ask=100.0, fee=1.0), quote("beta", ask=100.05, fee=1.0)]
+    assert agent.route(Side.BUY, 1.0, books, time=0).legs == (("alpha", 1.0),)
+    for t in range(1, 4):  # alpha fills 40 bps above the arrival price, three times
+        fill = Fill(ts=t, symbol="X", side=Side.BUY, quantity=1.0, price=100.4, commission=0.0,
+                    slippage=0.4, latency_ms=20.0, decision=0)  # fmt: skip
+        assert agent.record(fill, 100.0, 100.0, venue="alpha") == pytest.approx(40.0)
+    assert environment.cost_estimate_bps > 0.0  # the same fills fed the environment's estimate
+    (change,) = agent.changes
+    assert (change.venue, change.old, change.new) == ("alpha", "ok", "degraded")
+    moved = agent.route(Side.BUY, 1.0, books, time=4)
+    assert moved.legs == (("beta", 1.0),)
+    by = {v.venue: v for v in moved.venues}
+    assert by["alpha"].slippage_bps == pytest.approx(agent.venues.stats("alpha").slippage_bps)
+    assert by["alpha"].penalty_bps == config.routing.degraded_penalty_bps
+    agent.failed("beta", time=5)
+    agent.rejected("beta", time=6)
+    assert agent.venues.stats("beta").errors == 1
+    assert agent.venues.stats("beta").rejects == 1
