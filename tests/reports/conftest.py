@@ -33,6 +33,16 @@ def two_symbols() -> BacktestResult:
 
 
 @pytest.fixture(scope="session")
+def report(
+    two_symbols: BacktestResult,
+    generator: ReportGenerator,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    """The two-symbol result's report folder (generated once; tests only read it)."""
+    return generator.generate_full_report(two_symbols, tmp_path_factory.mktemp("report"))
+
+
+@pytest.fixture(scope="session")
 def flat() -> BacktestResult:
     """A result with no trades: a price that never moves gives the agents nothing to act on."""
     n = 600

@@ -53,15 +53,6 @@ class Cells(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def report(
-    two_symbols: BacktestResult,
-    generator: ReportGenerator,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Path:
-    return generator.generate_full_report(two_symbols, tmp_path_factory.mktemp("agents"))
-
-
-@pytest.fixture(scope="module")
 def expected(two_symbols: BacktestResult) -> dict[str, Any]:
     """The figures computed directly from the result, as JSON holds them."""
     data = AgentPerformance.from_result(two_symbols, horizon=AGENT_HORIZON).to_dict()

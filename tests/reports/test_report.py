@@ -25,16 +25,6 @@ CHARTS = {
 }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def report(
-    two_symbols: BacktestResult,
-    generator: ReportGenerator,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Path:
-    """The two-symbol result's report folder."""
-    return generator.generate_full_report(two_symbols, tmp_path_factory.mktemp("report"))
-
-
 def read(folder: Path) -> str:
     return (folder / "report.html").read_text(encoding="utf-8")
 

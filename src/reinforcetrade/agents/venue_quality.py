@@ -81,6 +81,7 @@ class _Venue:
     streak: int = 0  # failed calls in a row
     health: Health = "ok"
     down_until: int = 0
+    figures: VenueStats | None = None  # `stats` as of the last change (None: to compute)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +126,7 @@ class VenueQuality:
                 f"{venue}: a fill needs positive prices and 0 ≤ filled ≤ asked, got price "
                 f"{price}, arrival {arrival}, filled {filled} of {asked}"
             )
-        v = self._venue(venue)
+        v = self._changing(venue)
         sign = 1.0 if side == "buy" else -1.0
         if filled > 0:
             bps = sign * (price - arrival) / arrival * 1e4
@@ -139,14 +140,14 @@ class VenueQuality:
 
     def reject(self, venue: str, *, time: int) -> HealthChange | None:
         """Record an order the venue refused (its reject rate rises; the venue answered)."""
-        v = self._venue(venue)
+        v = self._changing(venue)
         v.rejects += 1
         v.streak = 0
         return self._order(venue, v, failed=True, time=time)
 
     def error(self, venue: str, *, time: int) -> HealthChange | None:
         """Record a call that failed (unavailable, unknown outcome): the error streak grows."""
-        v = self._venue(venue)
+        v = self._changing(venue)
         v.errors += 1
         v.streak += 1
         if v.streak >= self.params.down_after_errors:
@@ -162,15 +163,18 @@ class VenueQuality:
         return v.health, None
 
     def stats(self, venue: str) -> VenueStats:
-        """Return a venue's figures."""
+        """Return a venue's figures (computed once per change: routing reads them per order)."""
         v = self._venue(venue)
+        if v.figures is not None:
+            return v.figures
         lat = np.fromiter(v.latencies, dtype=np.float64, count=len(v.latencies))
         p50, p99 = np.percentile(lat, [50, 99]) if lat.size else (math.nan, math.nan)
-        return VenueStats(
+        v.figures = VenueStats(
             venue, v.orders, v.fills, v.rejects, v.errors,
             v.filled / v.asked if v.asked else math.nan, _rate(v.outcomes), v.slippage_bps,
             float(p50), float(p99), v.health,
         )  # fmt: skip
+        return v.figures
 
     def annotate(self, quote: VenueQuote, *, time: int) -> tuple[VenueQuote, HealthChange | None]:
         """Return the quote with the venue's recent slippage, latency and health filled in."""
@@ -183,6 +187,12 @@ class VenueQuality:
     # -- internals ----------------------------------------------------------------------------
     def _venue(self, venue: str) -> _Venue:
         return self._venues.setdefault(venue, _Venue())
+
+    def _changing(self, venue: str) -> _Venue:
+        """Return a venue's record about to change (its cached figures dropped)."""
+        v = self._venue(venue)
+        v.figures = None
+        return v
 
     def _order(self, venue: str, v: _Venue, *, failed: bool, time: int) -> HealthChange | None:
         """Count an order outcome and move the venue's health if its figures say so."""
@@ -210,7 +220,7 @@ class VenueQuality:
 
     @staticmethod
     def _set(venue: str, v: _Venue, new: Health, why: str, time: int) -> HealthChange | None:
-        old, v.health = v.health, new
+        old, v.health, v.figures = v.health, new, None
         return None if old == new else HealthChange(venue, old, new, why, time)
 
 

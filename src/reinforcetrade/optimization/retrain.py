@@ -33,16 +33,23 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from reinforcetrade.backtesting import BacktestResult, EnhancedBacktester, SavedResult, stitch
+from reinforcetrade.backtesting import BacktestResult, SavedResult, stitch
 from reinforcetrade.config import Settings
 from reinforcetrade.core.clock import Clock, WallClock
 from reinforcetrade.core.errors import UserInputError
+from reinforcetrade.core.plain import plain
 from reinforcetrade.data.placebo import destroy_order
 from reinforcetrade.data.schema import symbol_of, timeframe_of
 from reinforcetrade.data.validate import validate
-from reinforcetrade.features.performance import periods_per_year
+from reinforcetrade.features.performance import (
+    kurtosis,
+    periods_per_year,
+    returns_from_equity,
+    skew,
+)
 from reinforcetrade.optimization.diagnostics import deflated_sharpe_ratio
 from reinforcetrade.optimization.folds import Fold, walk_forward_folds
+from reinforcetrade.optimization.walkforward import trade_span
 
 if TYPE_CHECKING:
     from reinforcetrade.agents.registry import ModelRecord, ModelRegistry
@@ -77,8 +84,8 @@ class Contender:
 
     def summary(self) -> dict[str, Any]:
         """Return the figures as plain data."""
-        return {"name": self.name, "model": self.model, "sharpe": _plain(self.sharpe),
-                "total_return": _plain(self.total_return), "trades": self.trades,
+        return {"name": self.name, "model": self.model, "sharpe": plain(self.sharpe),
+                "total_return": plain(self.total_return), "trades": self.trades,
                 "bars": int(self.returns.size), "folds": list(self.folds)}  # fmt: skip
 
 
@@ -117,7 +124,7 @@ class RetrainResult:
             "challenger": None if self.challenger is None else self.challenger.summary(),
             "champion": None if self.champion is None else self.champion.summary(),
             "rule_agents": None if self.baseline is None else self.baseline.summary(),
-            "deflated_sharpe": _plain(self.deflated_sharpe),
+            "deflated_sharpe": plain(self.deflated_sharpe),
             "min_deflated_sharpe": self.tried.get("min_deflated_sharpe"),
             "margin": self.margin,
             "factors": None if self.factors is None else self.factors.to_dict(),
@@ -299,7 +306,7 @@ class Retrainer:
             result = _backtest(frame, symbol, fold, settings, record, registry)
             parts.append(result)
             rows.append(_fold_row(fold, result) | {
-                "model": record.id, "validation_sharpe": _plain(record.metric("validation_sharpe")),
+                "model": record.id, "validation_sharpe": plain(record.metric("validation_sharpe")),
             })  # fmt: skip
         return _contender("challenger", None, parts, rows)
 
@@ -368,7 +375,7 @@ class Retrainer:
         finite = np.asarray([s for s in scores if math.isfinite(s)]) / math.sqrt(per_year)
         spread = float(np.var(finite, ddof=1)) if finite.size > 1 else 0.0
         search = {"method": "genetic (NSGA-II)", "population": population,
-                  "trials": [{"params": t.params, "validation_sharpe": _plain(s)}
+                  "trials": [{"params": t.params, "validation_sharpe": plain(s)}
                              for t, s in zip(study.trials, scores, strict=True)],
                   "best": best, "span": [str(span.index[0]), str(span.index[-1])]}  # fmt: skip
         return _with(self.settings, algorithm, best), cfg.tune_trials, spread, search
@@ -424,9 +431,9 @@ class Retrainer:
             trials=result.trials, tried=result.tried, figures=result.figures(), data=result.data,
             challenger=None if result.model is None else result.model.id,
             champion=result.champion_id,
-            challenger_value=None if ch is None else _plain(ch.sharpe),
-            champion_value=None if result.champion is None else _plain(result.champion.sharpe),
-            deflated_sharpe=_plain(result.deflated_sharpe),
+            challenger_value=None if ch is None else plain(ch.sharpe),
+            champion_value=None if result.champion is None else plain(result.champion.sharpe),
+            deflated_sharpe=plain(result.deflated_sharpe),
             weights=None if result.weights is None else result.weights.to_dict(),
             time=pd.Timestamp(self.clock.now_ns(), tz="UTC"),
         )  # fmt: skip
@@ -488,12 +495,12 @@ def _flat_as_zero(contender: Contender) -> float:
 def _deflated(returns: F8, trials: int, spread: float) -> float:
     """Return the deflated Sharpe ratio of per-bar (active) returns after `trials` trials."""
     r = returns[np.isfinite(returns)]
-    if r.size < 3 or not np.std(r) > 0.0:
+    if r.size < 4 or not np.std(r) > 0.0:
         return math.nan
-    z = (r - r.mean()) / np.std(r)
+    g3, g2 = skew(r), kurtosis(r)  # bias-corrected, as the optimiser's diagnostics use them
+    g3, g2 = (0.0 if math.isnan(g3) else g3), (0.0 if math.isnan(g2) else g2)  # as normal
     sharpe = float(r.mean() / np.std(r, ddof=1))
-    skew, kurtosis = float(np.mean(z**3)), float(np.mean(z**4))  # sample moments: consistent
-    return deflated_sharpe_ratio(sharpe, trials, spread, int(r.size), skew, kurtosis)
+    return deflated_sharpe_ratio(sharpe, trials, spread, int(r.size), g3, excess_kurtosis=g2)
 
 
 def _backtest(
@@ -505,14 +512,9 @@ def _backtest(
     registry: ModelRegistry,
 ) -> BacktestResult:
     """Trade a fold's out-of-sample span (the bars before it only warm the agents up)."""
-    from reinforcetrade.strategies import MultiAgentStrategy
-
     start, stop = fold.test
-    history = frame.iloc[:stop]
-    strategy = MultiAgentStrategy(model=model, settings=settings, registry=registry)
-    return EnhancedBacktester(strategy, settings=settings).run(
-        history, symbol=symbol, start=frame.index[start]
-    )
+    end = frame.index[stop] if stop < len(frame) else None
+    return trade_span(frame, symbol, settings, model, frame.index[start], end, registry)
 
 
 def _contender(
@@ -520,8 +522,7 @@ def _contender(
 ) -> Contender:
     """Stitch a side's out-of-sample results and score them."""
     joined = stitch(parts, name=f"{name} out of sample")
-    equity = joined.equity.to_numpy(dtype=np.float64)
-    returns = equity[1:] / equity[:-1] - 1.0
+    returns = returns_from_equity(joined.equity.to_numpy(dtype=np.float64))
     metrics = joined.metrics
     return Contender(name, model, tuple(rows), float(metrics.get("sharpe_ratio", math.nan)),
                      float(metrics.get("total_return", math.nan)),
@@ -532,8 +533,8 @@ def _fold_row(fold: Fold, result: BacktestResult) -> dict[str, Any]:
     """Return one fold's out-of-sample figures."""
     m = result.metrics
     return {"fold": fold.number, "test_start": str(result.equity.index[0]),
-            "test_end": str(result.equity.index[-1]), "sharpe": _plain(m.get("sharpe_ratio")),
-            "total_return": _plain(m.get("total_return")),
+            "test_end": str(result.equity.index[-1]), "sharpe": plain(m.get("sharpe_ratio")),
+            "total_return": plain(m.get("total_return")),
             "trades": int(m.get("trade_count", 0))}  # fmt: skip
 
 
@@ -561,14 +562,6 @@ def _data_facts(frame: pd.DataFrame) -> dict[str, Any]:
     return {"fingerprint": bars_fingerprint(frame), "bars": len(frame),
             "first_bar": frame.index[0].isoformat(),
             "last_bar": frame.index[-1].isoformat()}  # fmt: skip
-
-
-def _plain(value: object) -> float | None:
-    """Return a figure as a float, None when missing or not finite."""
-    if value is None:
-        return None
-    number = float(value)  # type: ignore[arg-type]
-    return number if math.isfinite(number) else None
 
 
 def _fmt(value: float) -> str:

@@ -374,17 +374,33 @@ class WalkForwardTraining(Folded):
         self, record: Any
     ) -> Callable[[pd.Timestamp, pd.Timestamp | None], BacktestResult]:
         """Return a backtest of the multi-agent strategy with this model in the tower."""
-        from reinforcetrade.backtesting import EnhancedBacktester
-        from reinforcetrade.strategies import MultiAgentStrategy
 
         def backtest(start: pd.Timestamp, end: pd.Timestamp | None) -> BacktestResult:
-            frame = self.frame.loc[self.frame.index < end] if end is not None else self.frame
-            strategy = MultiAgentStrategy(model=record, settings=self.settings)
-            return EnhancedBacktester(strategy, settings=self.settings).run(
-                frame, symbol=self.symbol, start=start
-            )
+            return trade_span(self.frame, self.symbol, self.settings, record, start, end)
 
         return backtest
+
+
+def trade_span(
+    frame: pd.DataFrame,
+    symbol: str | None,
+    settings: Settings,
+    model: Any,
+    start: pd.Timestamp,
+    end: pd.Timestamp | None,
+    registry: Any = None,
+) -> BacktestResult:
+    """Backtest the multi-agent strategy with `model` (None: no RL agent) on [start, end).
+
+    The bars before `start` only warm the agents up; `registry` holds the model (default:
+    `rl.models_dir`).
+    """
+    from reinforcetrade.backtesting import EnhancedBacktester
+    from reinforcetrade.strategies import MultiAgentStrategy
+
+    bars = frame.loc[frame.index < end] if end is not None else frame
+    strategy = MultiAgentStrategy(model=model, settings=settings, registry=registry)
+    return EnhancedBacktester(strategy, settings=settings).run(bars, symbol=symbol, start=start)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

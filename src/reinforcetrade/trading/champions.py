@@ -65,10 +65,6 @@ class ChampionWatch:
         found = [a for a in stepper.strategy.agents if isinstance(a, ChampionAgent)]
         return cls(found[0], stepper) if found else None
 
-    def changed(self) -> bool:
-        """Return whether registry.json differs from when it was last read (one stat)."""
-        return _signature(self.path) != self._signature
-
     def poll(self) -> list[ModelSwitch]:
         """Between bars: switch each symbol whose champion changed; return what happened.
 
