@@ -214,6 +214,8 @@ CREATE TABLE orders (
     reason TEXT,
     created_at TIMESTAMP WITH TIME ZONE NOT NULL,
     updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    venue VARCHAR(200),
+    route JSONB,
     CONSTRAINT pk_orders PRIMARY KEY (id),
     CONSTRAINT ck_orders_side CHECK (side IN ('buy', 'sell')),
     CONSTRAINT ck_orders_type CHECK (type IN ('market', 'limit', 'stop', 'stop_limit')),
@@ -290,6 +292,27 @@ CREATE TABLE trades (
 CREATE INDEX ix_trades_run_id_entry_time ON trades (run_id, entry_time);
 
 CREATE INDEX ix_trades_symbol_entry_time ON trades (symbol, entry_time);
+
+CREATE TABLE venue_stats (
+    id BIGSERIAL NOT NULL,
+    run_id BIGINT NOT NULL,
+    venue VARCHAR(64) NOT NULL,
+    orders INTEGER NOT NULL,
+    fills INTEGER NOT NULL,
+    rejects INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    fill_ratio DOUBLE PRECISION,
+    reject_rate DOUBLE PRECISION,
+    slippage_bps DOUBLE PRECISION,
+    latency_p50_ms DOUBLE PRECISION,
+    latency_p99_ms DOUBLE PRECISION,
+    health VARCHAR(16) NOT NULL,
+    updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    CONSTRAINT pk_venue_stats PRIMARY KEY (id),
+    CONSTRAINT uq_venue_stats_run_id_venue UNIQUE (run_id, venue),
+    CONSTRAINT ck_venue_stats_health CHECK (health IN ('ok', 'degraded', 'down')),
+    CONSTRAINT fk_venue_stats_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id) ON DELETE CASCADE
+);
 
 CREATE TABLE decision_agents (
     decision_id BIGINT NOT NULL,

@@ -222,6 +222,7 @@ class MatchingEngine:
         self.markets = dict(markets)
         self.filters = filters or Filters()
         self.commission = commission
+        self.market_slippage = ZERO  # market orders fill this share worse than the last price
         self.client_id_scope = client_id_scope
         self.listeners: list[Callable[[Event], None]] = []
         self._now = now_ms
@@ -431,7 +432,7 @@ class MatchingEngine:
         if order.side == "BUY":
             last = self._prices[order.symbol]
             if order.type == "MARKET":
-                order.lock_price = last
+                order.lock_price = self._market_price(order)
                 need = order.quote_order_qty or order.qty * last
             else:
                 order.lock_price = order.price or order.stop_price
@@ -457,9 +458,18 @@ class MatchingEngine:
             self._close(order, "EXPIRED")
             return
         if qty > 0:
-            self._fill(order, qty, last, maker=False)
+            price = self._market_price(order) if order.type == "MARKET" else last
+            self._fill(order, qty, price, maker=False)
         if order.is_open and (order.type == "MARKET" or order.time_in_force in ("IOC", "FOK")):
             self._close(order, "EXPIRED")
+
+    def _market_price(self, order: Order) -> Decimal:
+        """Return where a market order fills: the last price, `market_slippage` worse."""
+        last = self._prices[order.symbol]
+        worse = last * (
+            1 + self.market_slippage if order.side == "BUY" else 1 - self.market_slippage
+        )
+        return worse.quantize(self.filters.tick)
 
     def _working_fill_price(self, order: Order, *, taker: bool) -> Decimal | None:
         """Return the price a working order fills at now, or None if the price is not there.

@@ -171,6 +171,7 @@ def test_the_dashboard_follows_the_engine_live_and_stops_it(
                 "() => document.getElementById('equity-chart').data?.[0]?.x?.length >= 860"
             )
             assert page.locator("#positions tbody tr").count() == 0
+            expect(page.locator("#venues-panel")).to_be_hidden()  # one venue: no routing
             newest = page.eval_on_selector_all(
                 "#decisions > li", "items => Math.max(...items.map((li) => +li.dataset.number))"
             )
@@ -220,6 +221,58 @@ def test_the_dashboard_follows_the_engine_live_and_stops_it(
             width = page.evaluate("() => document.documentElement.scrollWidth")
             assert width <= 390, f"the page is {width}px wide on a 390px screen"
             page.screenshot(path=shots / "04-mobile.png", full_page=True)
+            assert log.errors == []
+    finally:
+        server.stop()
+        journal.close()
+
+
+def test_a_routed_runs_venues_show_their_figures_and_health(
+    tmp_path: Path, chromium: Browser
+) -> None:
+    from playwright.sync_api import expect
+
+    from reinforcetrade.storage import Journal
+    from reinforcetrade.web.server import WebServer
+    from web_support import web_config
+
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    journal = Journal(url).open()
+    run = journal.start_run("live", name="desk")
+    base = {"orders": 5, "fills": 3, "rejects": 2, "errors": 0, "fill_ratio": 1.0,
+            "reject_rate": 0.4, "slippage_bps": 3.25, "latency_p50_ms": 12.0,
+            "latency_p99_ms": 40.0}  # fmt: skip
+    journal.record_venue_stats(run, base | {"venue": "beta", "health": "degraded"})
+    journal.record_venue_stats(run, base | {"venue": "alpha", "health": "ok", "rejects": 0,
+                                            "reject_rate": 0.0, "slippage_bps": None})  # fmt: skip
+    journal.record_order({"client_order_id": "l1s-abc", "run_id": run, "symbol": SYMBOL,
+                          "side": "sell", "type": "stop", "qty": 0.1, "stop_price": 49_000.0,
+                          "status": "submitted"})  # fmt: skip
+    route = {"venues": [{"venue": "beta", "all_in_bps": 2.0, "why": "takes 0.04 it can hold"},
+                        {"venue": "alpha", "all_in_bps": 12.0, "why": "takes 0.06 it can hold"}],
+             "children": [["beta", "l1s-abc.1", 0.04, 49_990.0],
+                          ["alpha", "l1s-abc.2", 0.06, 50_000.0]]}  # fmt: skip
+    journal.set_order_route("l1s-abc", "beta,alpha", route)
+    server = WebServer.build(web_config(), journal, journal_url=url, port=0).start_in_thread()
+    try:
+        with open_page(chromium, server.url) as (page, log):
+            log_in(page, PASSWORD)
+            venue = page.locator("#orders tbody tr").first.locator("td").nth(5)
+            expect(venue).to_have_text("beta,alpha")
+            expect(venue).to_have_attribute(
+                "title",
+                "beta: 2.0 bps, takes 0.04 it can hold\nalpha: 12.0 bps, takes 0.06 it can hold",
+            )
+            expect(page.locator("#venues-panel")).to_be_visible()
+            beta = page.locator("#venues tbody tr").filter(has_text="beta")
+            expect(beta.locator("td").nth(1)).to_have_text("degraded")
+            expect(beta.locator("td").nth(1)).to_have_class("health-degraded")
+            expect(beta.locator("td").nth(6)).to_have_text("40%")
+            expect(beta.locator("td").nth(8)).to_have_text("3.3")
+            expect(beta.locator("td").nth(9)).to_have_text("12 / 40")
+            alpha = page.locator("#venues tbody tr").filter(has_text="alpha")
+            expect(alpha.locator("td").nth(8)).to_have_text("—")
+            page.screenshot(path=artifacts() / "05-venues.png", full_page=True)
             assert log.errors == []
     finally:
         server.stop()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from reinforcetrade.agents.base import AgentSignals, SignalAgent
 from reinforcetrade.agents.environment import EnvironmentAgent, Perception
-from reinforcetrade.agents.execution import ExecutionAgent, OrderIntent
+from reinforcetrade.agents.execution import ExecutionAgent, OrderIntent, Router
 from reinforcetrade.agents.short_term import ShortTermAgent
 from reinforcetrade.agents.tower import DecisionTower, TowerParams
 from reinforcetrade.agents.trend import TrendAgent
@@ -58,6 +58,7 @@ __all__ = [
     "Perception",
     "Promotion",
     "RLAgent",
+    "Router",
     "ShortTermAgent",
     "SignalAgent",
     "TowerParams",

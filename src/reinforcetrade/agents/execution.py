@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 from reinforcetrade.agents.environment import EnvironmentAgent
 from reinforcetrade.agents.routing import Route, RouterParams, VenueQuote, route
-from reinforcetrade.agents.venue_quality import HealthChange, QualityParams, VenueQuality
+from reinforcetrade.agents.routing import Side as RouteSide
+from reinforcetrade.agents.venue_quality import (
+    HealthChange,
+    QualityParams,
+    VenueQuality,
+    VenueStats,
+)
 from reinforcetrade.config.sections import RoutingConfig
 from reinforcetrade.core.codes import Action, Side
 from reinforcetrade.core.records import Decision, Fill
@@ -33,35 +39,95 @@ class OrderIntent:
     reduce_only: bool
 
 
+class Router:
+    """Routes orders across venues by expected all-in cost, from its own record of each venue.
+
+    Every outcome it hears of (a fill, a rejection, a failed call) updates that venue's figures
+    and health; each change of health is kept in `changes` (oldest first) to alert on.
+    """
+
+    def __init__(self, config: RoutingConfig | None = None) -> None:
+        config = config or RoutingConfig()
+        self.params = RouterParams.from_config(config)
+        self.quality = VenueQuality(QualityParams.from_config(config))
+        self.changes: list[HealthChange] = []
+
+    def route(
+        self, side: RouteSide, quantity: float, quotes: list[VenueQuote], *, time: int
+    ) -> Route:
+        """Return where an order goes: the venues ranked with their recent execution figures."""
+        annotated = []
+        for quote in quotes:
+            seen, change = self.quality.annotate(quote, time=time)
+            annotated.append(seen)
+            self._note(change)
+        return route(side, quantity, annotated, self.params)
+
+    def filled(
+        self, venue: str, *, side: RouteSide, price: float, arrival: float, filled: float,
+        asked: float, latency_ms: float, time: int,
+    ) -> VenueStats:  # fmt: skip
+        """Record an order's execution at a venue; return the venue's figures now."""
+        self._note(self.quality.fill(venue, side=side, price=price, arrival=arrival,
+                                     filled=filled, asked=asked, latency_ms=latency_ms,
+                                     time=time))  # fmt: skip
+        return self.quality.stats(venue)
+
+    def rejected(self, venue: str, *, time: int) -> VenueStats:
+        """Record an order a venue refused; return the venue's figures now."""
+        self._note(self.quality.reject(venue, time=time))
+        return self.quality.stats(venue)
+
+    def failed(self, venue: str, *, time: int) -> VenueStats:
+        """Record a venue call that failed (unavailable, unknown outcome, stale quote)."""
+        self._note(self.quality.error(venue, time=time))
+        return self.quality.stats(venue)
+
+    def stats(self, venue: str) -> VenueStats:
+        """Return a venue's execution figures."""
+        return self.quality.stats(venue)
+
+    def take_changes(self) -> list[HealthChange]:
+        """Return the health changes not yet taken, oldest first (and forget them)."""
+        changes, self.changes = self.changes, []
+        return changes
+
+    def _note(self, change: HealthChange | None) -> None:
+        if change is not None:
+            self.changes.append(change)
+
+
 class ExecutionAgent:
     """Places the tower's decisions as orders and reports realised costs to the environment."""
 
     name = "execution"
 
     def __init__(self, environment: EnvironmentAgent, routing: RoutingConfig | None = None) -> None:
-        config = routing or RoutingConfig()
         self.environment = environment
         self.fills = 0
-        self.router = RouterParams.from_config(config)
-        self.venues = VenueQuality(QualityParams.from_config(config))
-        self.changes: list[HealthChange] = []  # venues' health changes, oldest first, to alert on
+        self.router = Router(routing)
+
+    @property
+    def venues(self) -> VenueQuality:
+        """Return the router's record of every venue."""
+        return self.router.quality
+
+    @property
+    def changes(self) -> list[HealthChange]:
+        """Return the venues' health changes, oldest first, to alert on."""
+        return self.router.changes
 
     def route(self, side: Side, quantity: float, quotes: list[VenueQuote], *, time: int) -> Route:
         """Return where an order goes: the venues ranked with their recent execution figures."""
-        annotated = []
-        for quote in quotes:
-            seen, change = self.venues.annotate(quote, time=time)
-            annotated.append(seen)
-            self._note(change)
-        return route("buy" if side == Side.BUY else "sell", quantity, annotated, self.router)
+        return self.router.route(_side(side), quantity, quotes, time=time)
 
     def rejected(self, venue: str, *, time: int) -> None:
         """Record an order a venue refused."""
-        self._note(self.venues.reject(venue, time=time))
+        self.router.rejected(venue, time=time)
 
     def failed(self, venue: str, *, time: int) -> None:
         """Record a venue call that failed (unavailable, unknown outcome)."""
-        self._note(self.venues.error(venue, time=time))
+        self.router.failed(venue, time=time)
 
     def intent(self, decision: Decision, position: float) -> OrderIntent | None:
         """Return the order that carries out a decision (None for a blocked entry)."""
@@ -93,23 +159,22 @@ class ExecutionAgent:
         order asked for, default the fill's).
         """
         if venue is not None:
-            side = "buy" if fill.side == Side.BUY else "sell"
-            self._note(self.venues.fill(
-                venue, side=side, price=fill.price, arrival=reference_price,
+            self.router.filled(
+                venue, side=_side(fill.side), price=fill.price, arrival=reference_price,
                 filled=fill.quantity, asked=fill.quantity if asked is None else asked,
                 latency_ms=fill.latency_ms, time=fill.ts,
-            ))  # fmt: skip
+            )  # fmt: skip
         bps = abs(fill.price - reference_price) / reference_price * 1e4
         predicted = abs(predicted_price - reference_price) / reference_price * 1e4
         self.environment.observe_fill(bps, fill.latency_ms, predicted)
         self.fills += 1
         return bps
 
-    def _note(self, change: HealthChange | None) -> None:
-        if change is not None:
-            self.changes.append(change)
-
     def record_all(self, fills: Iterable[tuple[Fill, float, float]]) -> None:
         """Record many (fill, reference price, predicted price) triples in order."""
         for fill, reference, predicted in fills:
             self.record(fill, reference, predicted)
+
+
+def _side(side: Side) -> RouteSide:
+    return "buy" if side == Side.BUY else "sell"

@@ -45,6 +45,7 @@ class VenueQuote:
     slippage_bps: float = 0.0  # recent realised slippage against the arrival price
     latency_ms: float = 0.0  # recent median order latency
     health: Health = "ok"
+    time_ns: int = 0  # when the venue's book was as quoted (0: the venue does not say)
 
     def price(self, side: Side) -> float:
         """Return the price the order would meet: the ask to buy, the bid to sell, else the last."""

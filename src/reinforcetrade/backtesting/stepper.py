@@ -242,12 +242,20 @@ class BarStepper:
         return pd.DatetimeIndex(np.asarray(self.times, dtype="datetime64[ns]")).tz_localize("UTC")
 
     def book_fill(
-        self, s: int, qty: float, price: float, fee: float, decision: int, exit_reason: int = 0
+        self,
+        s: int,
+        qty: float,
+        price: float,
+        fee: float,
+        decision: int,
+        exit_reason: int = 0,
+        latency_ms: float | None = None,
     ) -> None:
         """Book a venue's fill of signed `qty` for symbol s into the loop's account (live).
 
         The slippage is measured from the close the order was decided on and fed back to the
-        environment agent's cost estimate, as the simulator does with its own fills.
+        environment agent's cost estimate, as the simulator does with its own fills, with the
+        order's measured `latency_ms` when the venue's was timed (else the assumed latency).
         """
         t = max(self.t - 1, 0)
         reference = float(self._market[3, s, t]) if self.t else price
@@ -258,8 +266,8 @@ class BarStepper:
         cp = self.model
         side = 1.0 if qty > 0 else -1.0
         predicted = reference * (1.0 + side * (cp.half_spread + cp.slippage_fixed))
-        observe_cost(book.pf, reference, price, predicted, self.execution.latency_ms,
-                     self.execution.alpha)  # fmt: skip
+        latency = self.execution.latency_ms if latency_ms is None else latency_ms
+        observe_cost(book.pf, reference, price, predicted, latency, self.execution.alpha)
         self._run.grow()
 
     def protect(self, s: int, stop: float, take: float) -> None:

@@ -159,8 +159,9 @@ BrokerOpt = Annotated[
     str | None,
     typer.Option(
         "--broker",
-        help="Venue: paper, ccxt:<exchange>, oanda or ib (default: trading.broker); "
-        "ccxt:X is --exchange X. With --paper only its bars are used.",
+        help="Venue: paper, ccxt:<exchange>, oanda, ib, or routed (routing.venues, bars from "
+        "trading.exchange) (default: trading.broker); ccxt:X is --exchange X. With --paper "
+        "only its bars are used.",
     ),
 ]
 SymbolOpt = Annotated[

@@ -440,8 +440,29 @@ class RetrainConfig(Section):
     seed: int = Field(0, ge=0, description="seed of the challenger's training and search")
 
 
+class VenueConfig(Section):
+    """One venue the router may send orders to (`trading.broker: routed`)."""
+
+    broker: str = Field(description="ccxt:<exchange>: a venue that quotes its order book")
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+    api_password: SecretStr | None = Field(None, description="passphrase some exchanges require")
+    sandbox: bool = False
+    fee_bps: float | None = Field(
+        None, ge=0, description="its taker fee in bps (default: the exchange's fee table)"
+    )
+
+
 class RoutingConfig(Section):
     """The Execution Agent's router across venues, and when a venue counts as degraded."""
+
+    venues: dict[str, VenueConfig] = Field(
+        default_factory=dict,
+        description="the venues `trading.broker: routed` routes across, by name",
+    )
+    stale_quote_s: float = Field(
+        10.0, gt=0, description="a venue's book older than this counts as a failed call"
+    )
 
     latency_bps_per_ms: float = Field(
         0.01, ge=0, description="expected cost of a venue's latency, in bps per millisecond"

@@ -18,6 +18,7 @@ from reinforcetrade.storage.inputs import (
     ORDER_OPTIONAL,
     ORDER_REQUIRED,
     ORDER_UPDATABLE,
+    VENUE_STATS,
     checked,
 )
 from reinforcetrade.storage.orders import (
@@ -27,9 +28,16 @@ from reinforcetrade.storage.orders import (
     SIDES,
     check_transition,
 )
-from reinforcetrade.storage.rows import FillRow, OrderEventRow, OrderRow, PositionRow, from_row
-from reinforcetrade.storage.types import utc
-from reinforcetrade.storage.vocabulary import LIQUIDITY
+from reinforcetrade.storage.rows import (
+    FillRow,
+    OrderEventRow,
+    OrderRow,
+    PositionRow,
+    VenueStatsRow,
+    from_row,
+)
+from reinforcetrade.storage.types import number, plain, utc
+from reinforcetrade.storage.vocabulary import LIQUIDITY, VENUE_HEALTH
 
 #: what an update of a position changes (its `opened_at` never does)
 _POSITION_CHANGES = (
@@ -61,6 +69,7 @@ class OrderBook(JournalBase):
         row["filled_qty"] = row["filled_qty"] or 0.0
         row["created_at"] = self._now(row["created_at"])
         row["updated_at"] = utc(row["updated_at"] or row["created_at"])
+        row["route"] = None if row["route"] is None else plain(row["route"])
         one_of("order side", row["side"], SIDES)
         one_of("order type", row["type"], ORDER_TYPES)
         one_of("order status", row["status"], ORDER_STATUSES)
@@ -192,6 +201,57 @@ class OrderBook(JournalBase):
         )
         rows = self._read("read fills", lambda c: c.execute(statement).mappings().all())
         return [from_row(FillRow, r) for r in rows]
+
+    def set_order_route(
+        self, client_order_id: str, venue: str, route: Mapping[str, Any]
+    ) -> OrderRow:
+        """Record where an order goes and the router's figures behind it (before it is sent)."""
+        orders = schema.orders
+        values = {"venue": venue, "route": plain(route), "updated_at": self._now()}
+
+        def work(connection: Connection) -> OrderRow:
+            where = orders.c.client_order_id == client_order_id
+            if connection.execute(update(orders).where(where), values).rowcount == 0:
+                raise JournalError(f"journal {self.name}: no order {client_order_id!r} to route")
+            return from_row(
+                OrderRow, connection.execute(select(orders).where(where)).mappings().one()
+            )
+
+        return self._write(f"route order {client_order_id}", work)
+
+    # -- venues ---------------------------------------------------------------------------------
+
+    def record_venue_stats(
+        self, run_id: int, stats: Mapping[str, Any], *, time: object = None
+    ) -> VenueStatsRow:
+        """Record a venue's execution figures now (one row per run and venue, kept current)."""
+        counts = ("venue", "orders", "fills", "rejects", "errors", "health")
+        figures = [name for name in VENUE_STATS if name not in counts]
+        values = checked(f"venue figures of run {run_id}", stats, counts, figures)
+        one_of("venue health", values["health"], VENUE_HEALTH)
+        row = {name: values.get(name) for name in VENUE_STATS}
+        for name in figures:
+            row[name] = number(row[name])
+        row |= {"run_id": run_id, "updated_at": self._now(time)}
+        changing = [n for n in VENUE_STATS if n != "venue"] + ["updated_at"]
+        statement = upsert(self.dialect, schema.venue_stats, ["run_id", "venue"], changing)
+
+        def work(connection: Connection) -> VenueStatsRow:
+            connection.execute(statement, row)
+            table = schema.venue_stats
+            found = select(table).where(table.c.run_id == run_id, table.c.venue == row["venue"])
+            return from_row(VenueStatsRow, connection.execute(found).mappings().one())
+
+        return self._write(f"record venue figures of {row['venue']}", work)
+
+    def venue_stats(self, run_id: int | None = None) -> list[VenueStatsRow]:
+        """Return the venues' execution figures (of one run), by run and venue."""
+        table = schema.venue_stats
+        statement = select(table).order_by(table.c.run_id, table.c.venue)
+        if run_id is not None:
+            statement = statement.where(table.c.run_id == run_id)
+        rows = self._read("read venue figures", lambda c: c.execute(statement).mappings().all())
+        return [from_row(VenueStatsRow, row) for row in rows]
 
     # -- positions ----------------------------------------------------------------------------
 

@@ -23,9 +23,25 @@ ORDER_OPTIONAL: Final = (
     "reason",
     "created_at",
     "updated_at",
+    "venue",
+    "route",
 )
 #: fields `update_order` may change besides the status
 ORDER_UPDATABLE: Final = ("exchange_order_id", "filled_qty", "avg_price", "price", "stop_price")
+#: a venue's execution figures (`agents.venue_quality.VenueStats`) as the journal keeps them
+VENUE_STATS: Final = (
+    "venue",
+    "orders",
+    "fills",
+    "rejects",
+    "errors",
+    "fill_ratio",
+    "reject_rate",
+    "slippage_bps",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "health",
+)
 FILL_REQUIRED: Final = ("exchange", "exchange_trade_id", "symbol", "side", "time", "qty", "price")
 FILL_OPTIONAL: Final = (
     "run_id",

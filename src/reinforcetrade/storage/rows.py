@@ -57,6 +57,8 @@ class OrderRow:
     reason: str | None
     created_at: datetime
     updated_at: datetime
+    venue: str | None = None  # where it went (a routed order: the venues of its legs)
+    route: dict[str, Any] | None = None  # the router's choice and the figures behind it
 
     @property
     def is_open(self) -> bool:
@@ -126,6 +128,26 @@ class RiskEventRow:
     state: str
     reason: str | None
     actor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VenueStatsRow:
+    """One venue's execution figures in a run, as of its last order outcome."""
+
+    id: int
+    run_id: int
+    venue: str
+    orders: int
+    fills: int
+    rejects: int
+    errors: int
+    fill_ratio: float | None
+    reject_rate: float | None
+    slippage_bps: float | None
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+    health: str
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from reinforcetrade.storage.vocabulary import (
     RUN_KINDS,
     RUN_STATUSES,
     TRADE_SIDES,
+    VENUE_HEALTH,
 )
 
 metadata = MetaData(
@@ -160,6 +161,8 @@ orders = Table(
     Column("reason", Text),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("venue", String(200)),  # where it went (routed: the venues of its legs)
+    Column("route", Json),  # the router's choice and every venue's figures behind it
     _one_of("side", SIDES),
     _one_of("type", ORDER_TYPES),
     _one_of("status", ORDER_STATUSES),
@@ -337,6 +340,27 @@ retrains = Table(
     _one_of("trigger", RETRAIN_TRIGGERS),
     _one_of("verdict", RETRAIN_VERDICTS),
     Index(None, "symbol", "timeframe", "time"),
+)
+
+venue_stats = Table(
+    "venue_stats",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    _run_id(),
+    Column("venue", String(64), nullable=False),
+    Column("orders", Integer, nullable=False),
+    Column("fills", Integer, nullable=False),
+    Column("rejects", Integer, nullable=False),
+    Column("errors", Integer, nullable=False),
+    Column("fill_ratio", Number),  # filled / asked quantity
+    Column("reject_rate", Number),  # of the last `routing.window` orders
+    Column("slippage_bps", Number),  # EWMA against the arrival price
+    Column("latency_p50_ms", Number),
+    Column("latency_p99_ms", Number),
+    Column("health", String(16), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("run_id", "venue"),
+    _one_of("health", VENUE_HEALTH),
 )
 
 model_versions = Table(

@@ -108,8 +108,10 @@ class BrokerFill:
     fee: float
     fee_currency: str | None = None
     exchange_order_id: str | None = None  # venues that omit our client id give theirs
-    reference_price: float | None = None  # the price the cost is measured from (paper)
-    slippage: float | None = None  # cost against it in quote currency (paper)
+    reference_price: float | None = None  # the price the cost is measured from (paper, routed)
+    slippage: float | None = None  # cost against it in quote currency (paper, routed)
+    venue: str | None = None  # the venue that executed it, behind a router (else the broker)
+    latency_ms: float | None = None  # its order's measured round trip (routed)
 
 
 class Broker(Protocol):

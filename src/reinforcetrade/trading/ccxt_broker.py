@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import ccxt
 
+from reinforcetrade.agents.routing import VenueQuote
 from reinforcetrade.core.secrets import redact_loggers, register_secrets, scrub
 from reinforcetrade.trading.broker import (
     BrokerError,
@@ -24,6 +25,7 @@ from reinforcetrade.trading.broker import (
     OrderNotFound,
     OrderRejected,
     OrderRequest,
+    OrderSide,
     OrderState,
     OutcomeUnknown,
     VenueStatus,
@@ -34,6 +36,7 @@ T = TypeVar("T")
 #: a stop order is sent as a stop-limit this far through the trigger (spot venues such as
 #: Binance take stop-limits everywhere but plain stop-market orders only on some markets)
 STOP_LIMIT_SLACK = 0.005
+QUOTE_DEPTH = 5  # order book levels read for a quote (a limit every exchange accepts)
 
 _UNAVAILABLE = (ccxt.RateLimitExceeded, ccxt.DDoSProtection, ccxt.OnMaintenance,
                 ccxt.ExchangeNotAvailable)  # fmt: skip
@@ -52,8 +55,13 @@ class CcxtBroker:
         backoff: float = 0.5,
         max_backoff: float = 8.0,
         sleep: Callable[[float], None] = time.sleep,
+        name: str | None = None,
+        fee_bps: float | None = None,
     ) -> None:
+        """`name` tells two accounts of one exchange apart; `fee_bps` overrides its taker fee."""
         self.exchange = exchange
+        self._name = name
+        self.fee_bps = fee_bps
         register_secrets(*(getattr(exchange, n, None) for n in CREDENTIALS))
         self.read_attempts = read_attempts
         self.backoff = backoff
@@ -63,8 +71,8 @@ class CcxtBroker:
 
     @property
     def name(self) -> str:
-        """Return the exchange's ccxt id."""
-        return str(self.exchange.id)
+        """Return the venue's name (the exchange's ccxt id unless named)."""
+        return self._name or str(self.exchange.id)
 
     # --- orders -----------------------------------------------------------------------------
     def create_order(self, request: OrderRequest) -> OrderState:
@@ -164,6 +172,34 @@ class CcxtBroker:
         balance = self._read(lambda: self.exchange.fetch_balance())
         totals = balance.get("total") or {}
         return {str(k): float(v) for k, v in totals.items() if v}
+
+    def quote(self, symbol: str, side: OrderSide) -> VenueQuote:
+        """Return what the venue offers for `symbol` now: top of book, taker fee, minimum, room.
+
+        The room (`available`) is what the account can trade on `side` here: the free quote
+        currency over the ask (net of the fee) to buy, the free base asset to sell. The taker
+        fee is `fee_bps` if given, else the market's (ccxt's fee table). Reads are retried.
+        """
+        market = self._market(symbol)
+        book = self._read(lambda: self.exchange.fetch_order_book(symbol, QUOTE_DEPTH))
+        bid = float(book["bids"][0][0]) if book.get("bids") else math.nan
+        ask = float(book["asks"][0][0]) if book.get("asks") else math.nan
+        last = (bid + ask) / 2.0 if bid > 0 and ask > 0 else self._last_price(symbol) or math.nan
+        free = self._read(lambda: self.exchange.fetch_balance()).get("free") or {}
+        fee = self.fee_bps if self.fee_bps is not None else float(market.get("taker") or 0) * 1e4
+        limits = market.get("limits", {})
+        least = float((limits.get("amount") or {}).get("min") or 0.0)
+        least_cost = float((limits.get("cost") or {}).get("min") or 0.0)
+        price = ask if side == "buy" else bid
+        price = price if price > 0 else last
+        if side == "buy":
+            room = float(free.get(market["quote"]) or 0.0) / (price * (1 + fee / 1e4))
+        else:
+            room = float(free.get(market["base"]) or 0.0)
+        least = max(least, least_cost / price if price > 0 else 0.0)
+        stamp = book.get("timestamp")
+        return VenueQuote(self.name, bid, ask, last, fee, least, room,
+                          time_ns=int(stamp) * 1_000_000 if stamp else 0)  # fmt: skip
 
     # --- internals ----------------------------------------------------------------------------
     def _market(self, symbol: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from types import FrameType
@@ -37,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from reinforcetrade import __version__
+from reinforcetrade.agents.venue_quality import HealthChange
 from reinforcetrade.backtesting.records import D_ACTION, D_EXIT, D_QTY, D_SYMBOL
 from reinforcetrade.backtesting.stepper import BarStepper, Step
 from reinforcetrade.config import Settings
@@ -71,6 +73,7 @@ from reinforcetrade.trading.live import (
 from reinforcetrade.trading.orders import OrderManager, Submitted
 from reinforcetrade.trading.paper import PaperBroker, protect_entries
 from reinforcetrade.trading.recorder import BarRecorder
+from reinforcetrade.trading.venues import RoutedBroker
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +223,8 @@ class LiveEngine:
             self.broker.attach(self.stepper, str(self.run_id))
             self.orders.on_fill = self._on_fill(None)
             return
+        if isinstance(self.broker, RoutedBroker):
+            self._wire_venues(self.broker)
         self.routing = LiveRouting(self.stepper, self.orders, self.broker, self.journal,
                                    self._raise, self._base)  # fmt: skip
         try:
@@ -233,6 +238,16 @@ class LiveEngine:
         for note in notes:
             self._risk_event("reconcile", note)
         self.orders.on_fill = self._on_fill(self.orders.on_fill)
+
+    def _wire_venues(self, broker: RoutedBroker) -> None:
+        """Connect a routed broker to the run: routes and venue figures journalled, alerts."""
+
+        def health(change: HealthChange) -> None:
+            self._raise("venue_health", f"{change.venue} is {change.new} (was {change.old}): "
+                        f"{change.why}")  # fmt: skip
+
+        broker.journal_to(self.journal, self.run_id, lambda f: self._emit("venue", **asdict(f)))
+        broker.on_change = health
 
     def _previous_live_run(self) -> tuple[int, int] | None:
         """Return the last live run of this name (id, start in ns), which a restart continues."""

@@ -4,17 +4,24 @@
 ``ccxt:<exchange>`` (any ccxt exchange: `trading.api_key`, `api_secret`, `api_password`),
 ``oanda`` (`trading.oanda_account_id`, `oanda_token`, `oanda_environment`) or ``ib``
 (Interactive Brokers through TWS / IB Gateway at `trading.ib_host`:`ib_port`, `ib_client_id`,
-`ib_account`). A missing or
+`ib_account`), or ``routed``: several ccxt venues (`routing.venues`, each with its own
+credentials and optional `fee_bps`) behind the Execution Agent's router. A missing or
 wrong setting is one clear error naming it; credentials come only from secret settings.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from reinforcetrade.config import Settings
+from reinforcetrade.config.sections import VenueConfig
 from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.trading.broker import Broker
 
-VENUES = ("paper", "ccxt:<exchange>", "oanda", "ib")
+if TYPE_CHECKING:
+    from reinforcetrade.trading.ccxt_broker import CcxtBroker
+
+VENUES = ("paper", "ccxt:<exchange>", "oanda", "ib", "routed")
 
 
 class BrokerFactory:
@@ -36,20 +43,29 @@ class BrokerFactory:
             return self.oanda()
         if wanted == "ib":
             return self.ib()
+        if wanted == "routed":
+            return self.routed()
         raise UserInputError(
             f"trading.broker {wanted!r} is not a venue; use one of {', '.join(VENUES)}"
         )
 
-    def ccxt(self, exchange: str) -> Broker:
-        """Return a ccxt exchange's broker with `trading.api_key`/`api_secret` (required)."""
+    def ccxt(
+        self, exchange: str, venue: VenueConfig | None = None, name: str | None = None
+    ) -> CcxtBroker:
+        """Return a ccxt exchange's broker with `trading.api_key`/`api_secret` (required).
+
+        With `venue` (one of `routing.venues`, named `name`), its own credentials and fee.
+        """
         from reinforcetrade.data.history import build_exchange
         from reinforcetrade.trading.ccxt_broker import CcxtBroker
 
-        cfg = self.settings.trading
+        cfg = venue or self.settings.trading
+        where = "trading" if venue is None else f"routing.venues.{name}"
         if cfg.api_key is None or cfg.api_secret is None:
+            env = "RT_" + where.replace(".", "__").upper()
             raise UserInputError(
-                f"trading.broker ccxt:{exchange} needs trading.api_key and trading.api_secret in "
-                "the config (or RT_TRADING__API_KEY / RT_TRADING__API_SECRET in the environment)"
+                f"{where}.broker ccxt:{exchange} needs {where}.api_key and {where}.api_secret in "
+                f"the config (or {env}__API_KEY / {env}__API_SECRET in the environment)"
             )
         keys = {
             "apiKey": cfg.api_key.get_secret_value(),
@@ -57,10 +73,34 @@ class BrokerFactory:
         }
         if cfg.api_password is not None:
             keys["password"] = cfg.api_password.get_secret_value()
-        venue = build_exchange(self.settings.data, exchange, keys)
+        client = build_exchange(self.settings.data, exchange, keys)
         if cfg.sandbox:
-            venue.set_sandbox_mode(True)
-        return CcxtBroker(venue)
+            client.set_sandbox_mode(True)
+        if venue is None:
+            return CcxtBroker(client)
+        return CcxtBroker(client, name=name, fee_bps=venue.fee_bps)
+
+    def routed(self) -> Broker:
+        """Return the venues of `routing.venues` behind the Execution Agent's router."""
+        from reinforcetrade.agents.execution import Router
+        from reinforcetrade.trading.venues import RoutedBroker
+
+        routing = self.settings.routing
+        if not routing.venues:
+            raise UserInputError(
+                "trading.broker routed needs routing.venues: one entry per venue, e.g. "
+                "routing.venues.binance.broker: ccxt:binance (with its api_key and api_secret)"
+            )
+        venues = []
+        for name, venue in routing.venues.items():
+            kind = venue.broker.strip()
+            if not (kind.startswith("ccxt:") and kind[5:]):
+                raise UserInputError(
+                    f"routing.venues.{name}.broker {kind!r}: only ccxt:<exchange> venues can be "
+                    "routed across (the router reads their order books)"
+                )
+            venues.append(self.ccxt(kind[5:], venue, name))
+        return RoutedBroker(venues, Router(routing), stale_quote_s=routing.stale_quote_s)
 
     def oanda(self) -> Broker:
         """Return the OANDA v20 broker (`trading.oanda_account_id` and `oanda_token` required)."""

@@ -38,6 +38,7 @@ from reinforcetrade.storage.rows import OrderRow
 from reinforcetrade.trading.broker import Broker, BrokerError, BrokerFill, OrderRequest, OrderSide
 from reinforcetrade.trading.feeds import ClosedBar
 from reinforcetrade.trading.orders import OrderManager
+from reinforcetrade.trading.venues import RoutedBroker, summed
 
 ENTRY, EXIT, STOP_TAG, TAKE_TAG = "e", "x", "s", "t"
 FINAL = frozenset({"filled", "cancelled", "rejected", "expired"})
@@ -148,7 +149,8 @@ class LiveRouting:
         elif role == EXIT and decision >= 0:
             di, _ = self.stepper.decision_rows(range(decision, decision + 1))
             code = int(di[0, D_EXIT])
-        self.stepper.book_fill(s, net_quantity(fill), fill.price, quote_fee(fill), decision, code)
+        self.stepper.book_fill(s, net_quantity(fill), fill.price, quote_fee(fill), decision, code,
+                               fill.latency_ms)  # fmt: skip
         self.fills += 1
 
     def done(self, row: OrderRow) -> None:
@@ -247,7 +249,9 @@ class LiveRouting:
             for symbol in self.symbols:
                 self.orders.sync_fills(symbol, since_ns=started_ns)
                 fills += self.broker.fills(symbol, started_ns)
-            balances = self.broker.positions()
+            per_venue = (self.broker.venue_positions()
+                         if isinstance(self.broker, RoutedBroker) else None)  # fmt: skip
+            balances = self.broker.positions() if per_venue is None else summed(per_venue)
         except BrokerError as exc:
             raise ReconciliationError(
                 f"startup reconciliation failed, so the account's state is unknown and nothing "
@@ -271,6 +275,8 @@ class LiveRouting:
                     f"{symbol}: the journal's fills hold {held.quantity:g} but the venue "
                     f"{short_of}; resolve it on the venue, then restart"
                 )
+            for venue, venue_balances in (per_venue or {}).items():
+                _check_venue(symbol, venue, [f for f in mine if f.venue == venue], venue_balances)
             if held.quantity != 0.0:
                 self.stepper.book_fill(s, held.quantity, held.average_price, 0.0, -1)
                 self._restore_stop(s, symbol, notes)
@@ -377,6 +383,22 @@ def _shortfall(symbol: str, held: float, balances: Mapping[str, float]) -> str |
     if held < 0:
         return f"reports no short position (a {base} balance of {venue:g})"
     return None if venue >= held * (1 - _DUST) else f"holds {venue:g} {base}"
+
+
+def _check_venue(
+    symbol: str, venue: str, fills: Sequence[BrokerFill], balances: Mapping[str, float]
+) -> None:
+    """Check one venue holds what the journal's fills there imply (routed: each venue apart)."""
+    held = _holdings(fills).get(symbol, Holding(0.0, math.nan)).quantity
+    largest = max((f.quantity for f in fills if f.symbol == symbol), default=0.0)
+    if abs(held) <= DUST_SHARE * largest:
+        return
+    short_of = _shortfall(symbol, held, balances)
+    if short_of is not None:
+        raise ReconciliationError(
+            f"{symbol} on {venue}: the journal's fills there hold {held:g} but {venue} "
+            f"{short_of}; resolve it on the venue, then restart"
+        )
 
 
 def _holdings(fills: Sequence[BrokerFill]) -> dict[str, Holding]:

@@ -186,11 +186,12 @@ class OrderManager:
             order = orders.get(fill.client_order_id or "") or by_exchange_id.get(
                 fill.exchange_order_id or ""
             )
+            venue = fill.venue or self.broker.name
             booked = self.journal.record_fill(
                 {
                     "run_id": self.run_id,
                     "client_order_id": None if order is None else order.client_order_id,
-                    "exchange": self.broker.name,
+                    "exchange": venue,
                     "exchange_trade_id": fill.trade_id,
                     "symbol": fill.symbol,
                     "side": fill.side,
@@ -202,13 +203,14 @@ class OrderManager:
                     "reference_price": fill.reference_price,
                     "slippage": fill.slippage,
                     "slippage_bps": _bps(fill.price, fill.reference_price),
+                    "latency_ms": fill.latency_ms,
                     "reconciliation": order is None,
                 }
             )
             side = Side.BUY if fill.side == "buy" else Side.SELL
             self.positions.apply(
                 PositionFill(
-                    f"{self.broker.name}:{fill.symbol}:{fill.trade_id}",
+                    f"{venue}:{fill.symbol}:{fill.trade_id}",
                     fill.ts,
                     fill.symbol,
                     side,

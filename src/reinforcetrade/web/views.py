@@ -1,4 +1,4 @@
-"""The API's read-only views under /api/v1: status, positions, orders, trades, decisions.
+"""The API's read-only views under /api/v1: status, positions, orders, trades, venues, ….
 
 Each reads the journal (`web.reads`), or the running engine's latest state where the journal
 has none (signals, alerts); all need a bearer token.
@@ -130,6 +130,13 @@ def fills(
 ) -> reads.Page:
     """Executions, newest first."""
     return run_page(ctx, "fills", run_id, symbol, limit, offset)
+
+
+@private.get("/venues", tags=["views"])
+@cached
+def venues(ctx: Ctx, run_id: RunId = None, limit: Limit = 100, offset: Offset = 0) -> reads.Page:
+    """Each venue's execution figures in a run (slippage, fill ratio, rejects, latency, health)."""
+    return run_page(ctx, "venue_stats", run_id, None, limit, offset)
 
 
 @private.get("/equity", tags=["views"])

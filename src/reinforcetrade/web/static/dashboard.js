@@ -155,14 +155,14 @@
     );
   }
 
-  /** Replace a table's body with one row per item; `cells` returns [text, className?] pairs. */
+  /** Replace a table's body with one row per item; `cells` returns [text, className?, title?]. */
   function fillTable(id, items, cells, key) {
     const body = $(`#${id} tbody`);
     const before = new Set($$(`#${id} tbody tr`).map((row) => row.dataset.key));
     body.replaceChildren(
       ...items.map((item) => {
         const row = h("tr", { dataset: { key: key(item) } });
-        for (const [text, className] of cells(item)) row.append(h("td", { text, className }));
+        for (const [text, className, title] of cells(item)) row.append(h("td", { text, className, title }));
         if (before.size && !before.has(row.dataset.key)) row.classList.add("flash");
         return row;
       }),
@@ -316,7 +316,8 @@
   }
 
   function clearViews() {
-    for (const id of ["positions", "orders", "trades"]) fillTable(id, [], () => [], () => "");
+    for (const id of ["positions", "orders", "venues", "trades"]) fillTable(id, [], () => [], () => "");
+    $("#venues-panel").hidden = true;
     $("#decisions").replaceChildren();
     $("#alerts").replaceChildren();
     $("[data-empty-for=decisions]").hidden = false;
@@ -336,7 +337,7 @@
 
   // -- loading the views ------------------------------------------------------------------------
   function refreshAll() {
-    const jobs = [loadStatus(), loadPositions(), loadOrders(), loadTrades(), loadEquity(), loadDecisions(), loadAlerts()];
+    const jobs = [loadStatus(), loadPositions(), loadOrders(), loadVenues(), loadTrades(), loadEquity(), loadDecisions(), loadAlerts()];
     return Promise.allSettled(jobs);
   }
 
@@ -376,10 +377,41 @@
         [role === o.type || role === "—" ? o.type : `${o.type} · ${role}`],
         [qty(o.qty), "num"],
         [isNum(limit) ? price(limit) : "market", "num"],
+        [o.venue || "—", "", routeWhy(o.route)],
         [humanise(o.status)],
         [when(o.created_at).slice(5), "muted"], // month, day and time: open orders are recent
       ];
     }, (o) => String(o.id));
+  }
+
+  /** Why a routed order went where it did: each venue's all-in cost and the router's reason. */
+  function routeWhy(route) {
+    if (!route || !Array.isArray(route.venues)) return null;
+    return route.venues
+      .map((v) => `${v.venue}: ${isNum(v.all_in_bps) ? `${v.all_in_bps.toFixed(1)} bps` : "unusable"}, ${v.why}`)
+      .join("\n");
+  }
+
+  /** Each venue's execution figures (a routed engine's; the panel stays hidden otherwise). */
+  async function loadVenues() {
+    const page = await read("/venues?limit=100", { items: [] });
+    $("#venues-panel").hidden = page.items.length === 0;
+    fillTable("venues", page.items, (v) => [
+      [v.venue],
+      [v.health, `health-${v.health}`],
+      [String(v.orders), "num"],
+      [String(v.fills), "num"],
+      [String(v.rejects), "num"],
+      [String(v.errors), "num"],
+      [pct(v.reject_rate, 0), "num"],
+      [pct(v.fill_ratio, 0), "num"],
+      [isNum(v.slippage_bps) ? v.slippage_bps.toFixed(1) : "—", "num"],
+      [`${ms(v.latency_p50_ms)} / ${ms(v.latency_p99_ms)}`, "num"],
+    ], (v) => `${v.venue}-${v.orders}-${v.health}`);
+  }
+
+  function ms(v) {
+    return isNum(v) ? v.toFixed(0) : "—";
   }
 
   async function loadTrades() {
@@ -797,6 +829,7 @@
     decision: (data) => addDecisions([data]),
     order: () => refreshSoon(),
     fill: () => refreshSoon(),
+    venue: () => loadVenues().catch(() => {}),
     positions: (data) => renderPositions(data),
     alert: (data, at) => addAlert({ kind: data.kind || data.alert, message: data.message, time: data.time ?? at }),
     breaker: (data, at) => addAlert({ kind: "circuit breaker", message: `circuit breaker tripped on ${data.symbol}`, time: at }),
