@@ -13,7 +13,7 @@ from reinforcetrade.core.errors import ConfigError
 
 SECTIONS = {
     "data", "agents", "tower", "risk", "costs", "backtest", "rl", "optimization", "retrain", "routing",
-    "trading",
+    "execution", "trading",
     "storage", "web", "alerts",
 }  # fmt: skip
 

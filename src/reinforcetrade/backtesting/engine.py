@@ -37,6 +37,7 @@ from reinforcetrade.simulation.account import (
 )
 from reinforcetrade.simulation.costs import CostParams
 from reinforcetrade.simulation.orders import Execution, new_pending
+from reinforcetrade.simulation.slicing import Slicing
 from reinforcetrade.strategies.multi_agent import MultiAgentStrategy
 
 F8 = npt.NDArray[np.float64]
@@ -389,7 +390,7 @@ class EnhancedBacktester:
         )  # fmt: skip
         market = (o, h, lo, c, v)
         no_targets = np.zeros((1, 1), dtype=np.float64)
-        execution = Execution(costs, model, latency, alpha)
+        execution = Execution(costs, model, latency, alpha, Slicing.from_config(settings.execution))
         warmup = max(0, settings.backtest.warmup_bars - history)
         run.run_all(TOWER, warmup, market, no_targets, np.nan, np.nan, signals, execution)
         # the loop's execution feedback, handed back to the agent it belongs to

@@ -4,12 +4,17 @@ It walks bars in time order and, for every symbol on every bar, in this order:
 
 1. **Open:** the order decided at the previous close fills at this bar's open (market order:
    spread, slippage from the previous bar's range and a square-root impact, capped at a share of
-   the bar's volume; an entry is also capped by the cash it can pay for) — see `orders`.
+   the bar's volume; an entry is also capped by the cash it can pay for) — see `orders`. An
+   order worked by an execution algorithm (`Execution.slicing`) fills one child per bar
+   instead, until its horizon ends (`orders.work_entry`, `orders.work_close`).
 2. **Intrabar:** an open position's stop-loss or take-profit triggers from this bar's high and low
-   (`simulation.fills` rules: gaps fill at the open, a bar touching both takes the stop).
+   (`simulation.fills` rules: gaps fill at the open, a bar touching both takes the stop); it
+   cancels what a worked order had left.
 3. **Close:** shorts pay borrow; positions are marked at the close; equity, its peak and the
    drawdown halt are updated; then the next orders are decided from signals known at this
-   close, to fill at the next bar's open. Nothing is decided on the last bar.
+   close, to fill at the next bar's open, each entry and signal exit with its algorithm
+   (`orders.plan`); a drawdown halt stops entries still being worked. Nothing is decided on
+   the last bar.
 
 State lives in arrays (`simulation.account.Book`, `orders.Pending`), so a loop can stop when a
 record table is nearly full and resume where it stopped, and a live engine can run it one bar at
@@ -35,7 +40,7 @@ from reinforcetrade.agents.tower import (
     is_reversal,
     tower_vote,
 )
-from reinforcetrade.backtesting.records import NOT_SIZED, Sized, Vote, write_decision
+from reinforcetrade.backtesting.records import D_ALGO, NOT_SIZED, Sized, Vote, write_decision
 from reinforcetrade.core.codes import Action, ExitReason, Reason, TradingState
 from reinforcetrade.core.jit import njit
 from reinforcetrade.risk.guards import drawdown_breached, entry_denials, stop_fractions
@@ -65,6 +70,7 @@ from reinforcetrade.simulation.account import (
 from reinforcetrade.simulation.costs import borrow_cost
 from reinforcetrade.simulation.fills import stop_prices
 from reinforcetrade.simulation.orders import (
+    ALGO,
     CLOSE,
     DEC,
     DIR,
@@ -87,6 +93,9 @@ from reinforcetrade.simulation.orders import (
     fill_entry,
     fill_rebalance,
     intrabar_exit,
+    plan,
+    work_close,
+    work_entry,
 )
 
 F8 = npt.NDArray[np.float64]
@@ -202,9 +211,15 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
                 continue
             kind = pend_i[s, KIND]
             if kind == ENTRY:
-                fill_entry(book, ex, pending, s, t, bo, v[s, t])
+                if pend_i[s, ALGO] == 0:
+                    fill_entry(book, ex, pending, s, t, bo, v[s, t])
+                else:
+                    work_entry(book, ex, pending, s, t, bo, v[s])
             elif kind == CLOSE:
-                fill_close(book, ex, pending, s, t, bo, v[s, t])
+                if pend_i[s, ALGO] == 0:
+                    fill_close(book, ex, pending, s, t, bo, v[s, t])
+                else:
+                    work_close(book, ex, pending, s, t, bo, v[s])
             elif kind == REBALANCE:
                 fill_rebalance(book, ex, pending, s, t, o, v[s, t], mark, stop_frac, take_frac)
             if pos_f[s, QTY] != 0.0 and (
@@ -217,7 +232,7 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
                     k = write_decision(dec_i, dec_f, cnt, t, s, _EXIT, seen, NOT_SIZED, bit,
                                        pf[COST_BPS], np.nan, code)  # fmt: skip
                     fill_i[cnt[N_FILL] - 1, F_DECISION] = k
-                    if pend_i[s, KIND] == CLOSE:
+                    if pend_i[s, KIND] != NONE:  # a pending close, or what an entry had left
                         pend_i[s, KIND] = NONE
         # -- close: borrow, mark to market, equity and its peak --
         value = pf[CASH]
@@ -265,6 +280,10 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
             if not halted and drawdown_breached(value, pf[PEAK], rp):
                 pf[STATE] = _HALTED_STATE
                 halted = True
+                if mode == TOWER:  # entries still being worked stop here
+                    for s in range(n_sym):
+                        if pend_i[s, KIND] == ENTRY:
+                            pend_i[s, KIND] = NONE
                 if rp.flatten_on_halt and t < last:
                     for s in range(n_sym):
                         if pos_f[s, QTY] == 0.0 or pend_i[s, KIND] == CLOSE:
@@ -277,6 +296,7 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
                         pend_i[s, KIND] = CLOSE
                         pend_i[s, DEC] = k
                         pend_i[s, EXIT] = _X_HALT
+                        pend_i[s, ALGO] = 0  # a halt closes at once
             if t >= warmup and t < last:
                 if not halted:
                     pf[STATE] = _REDUCING if pf[STREAK] >= rp.streak_limit else _ACTIVE
@@ -304,6 +324,8 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
                             pend_i[s, KIND] = CLOSE
                             pend_i[s, DEC] = k
                             pend_i[s, EXIT] = _X_REVERSAL
+                            plan(pending, ex.slicing, s, t, v[s], abs(held))
+                            dec_i[k, D_ALGO] = pend_i[s, ALGO]
                         continue
                     if d == 0 or pend_i[s, KIND] != NONE:
                         continue
@@ -340,6 +362,8 @@ def run_bars(  # noqa: C901 - one loop on purpose: a call per bar refcounts ever
                     pend_f[s, NOTIONAL] = notional
                     pend_f[s, STOP_FRAC] = stop_fraction
                     pend_f[s, TAKE_FRAC] = take_fraction
+                    plan(pending, ex.slicing, s, t, v[s], sized.qty)
+                    dec_i[k, D_ALGO] = pend_i[s, ALGO]
                     gross += size
         state[t] = int(pf[STATE])
         for s in range(n_sym):

@@ -23,7 +23,8 @@ D_TREND: Final = 6
 D_AGREEING: Final = 7
 D_REASONS: Final = 8
 D_EXIT: Final = 9
-DEC_I: Final = 10
+D_ALGO: Final = 10  # how its order is worked (`simulation.slicing.Algo`), set when it is planned
+DEC_I: Final = 11
 D_CONFIDENCE: Final = 0
 D_SIZE: Final = 1
 D_QTY: Final = 2
@@ -85,6 +86,7 @@ def write_decision(
     dec_i[k, D_AGREEING] = vote.agreeing
     dec_i[k, D_REASONS] = reasons
     dec_i[k, D_EXIT] = exit_reason
+    dec_i[k, D_ALGO] = 0
     dec_f[k, D_CONFIDENCE] = vote.confidence
     dec_f[k, D_SIZE] = sized.size
     dec_f[k, D_QTY] = sized.qty

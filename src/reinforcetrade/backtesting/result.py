@@ -23,6 +23,7 @@ from reinforcetrade.backtesting.metrics import compute_metrics
 from reinforcetrade.backtesting.records import (
     D_ACTION,
     D_AGREEING,
+    D_ALGO,
     D_CONFIDENCE,
     D_COST,
     D_DIRECTION,
@@ -58,6 +59,8 @@ from reinforcetrade.simulation.account import (
     ENTRY_DEC,
     ENTRY_PX,
     ENTRY_T,
+    F_ALGO,
+    F_CHILD,
     F_COMMISSION,
     F_DECISION,
     F_EXIT,
@@ -88,6 +91,7 @@ from reinforcetrade.simulation.account import (
     T_SLIPPAGE,
     T_SYMBOL,
 )
+from reinforcetrade.simulation.slicing import Algo
 
 F8 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int64]
@@ -263,13 +267,26 @@ class BacktestResult:
 
     @cached_property
     def trades(self) -> pd.DataFrame:
-        """Return closed round trips, then positions still open (exit_reason 'open', no exit)."""
+        """Return closed round trips, then positions still open (exit_reason 'open', no exit).
+
+        `algo` is how the entry was worked (immediate, twap, vwap; see `orders`).
+        """
         c = self.context
-        return _trades(c.output, self.symbols, c.timeline.index, c.close)
+        trades = _trades(c.output, self.symbols, c.timeline.index, c.close)
+        entry = trades["decision"].to_numpy(dtype=np.int64)
+        known = (entry >= 0) & (entry < len(c.output.dec_i))
+        codes = np.zeros(len(entry), dtype=np.int64)
+        codes[known] = c.output.dec_i[entry[known], D_ALGO]
+        trades["algo"] = _labels(codes, Algo)
+        return trades
 
     @cached_property
     def fills(self) -> pd.DataFrame:
-        """Return every fill: price, reference price, commission, slippage, latency."""
+        """Return every fill: price, reference price, commission, slippage, latency.
+
+        `decision` is its order; `algo` how that order was worked and `child` the fill's
+        number in it (1, 2, …; 0 for an order sent whole).
+        """
         c = self.context
         o = c.output
         return fill_table(
@@ -298,8 +315,16 @@ class BacktestResult:
 
     @cached_property
     def orders(self) -> pd.DataFrame:
-        """Return one row per order: what was asked, what filled, average price, status."""
-        return _orders(self.decisions, self.fills)
+        """Return one row per order: what was asked, what filled, average price, status.
+
+        With how it was worked (`algo`, `children` filled; see `docs/execution.md`), what was
+        left unfilled, and what execution cost against the close it was decided on
+        (`decision_price`, `shortfall_bps`: positive when it paid more / received less).
+        """
+        c = self.context
+        di = c.output.dec_i
+        price = c.close[di[:, D_SYMBOL], di[:, D_T]] if len(di) else np.zeros(0)
+        return _orders(self.decisions, self.fills, di[:, D_ALGO], price)
 
     @cached_property
     def exposure(self) -> pd.DataFrame:
@@ -486,6 +511,8 @@ def fill_table(
             "decision": fi[:, F_DECISION],
             "partial": (fi[:, F_FLAGS] & int(Reason.PARTIAL_FILL)) != 0,
             "exit_reason": _labels(fi[:, F_EXIT], ExitReason),
+            "algo": _labels(fi[:, F_ALGO], Algo),
+            "child": fi[:, F_CHILD],
         }
     )
 
@@ -547,31 +574,32 @@ def decision_table(
     return pd.DataFrame(columns)
 
 
-def _orders(decisions: pd.DataFrame, fills: pd.DataFrame) -> pd.DataFrame:
-    """Return one row per order: what was asked, what filled, at what average price."""
+_ORDER_COLUMNS = [
+    "order_id", "time", "symbol", "side", "type", "qty", "filled_qty", "avg_price", "status",
+    "algo", "children", "unfilled_qty", "decision_price", "shortfall_bps",
+]  # fmt: skip
+
+
+def _orders(
+    decisions: pd.DataFrame, fills: pd.DataFrame, algo: npt.NDArray[np.int64], decision_price: F8
+) -> pd.DataFrame:
+    """Return one row per order: what was asked, what filled, at what average price.
+
+    `algo` and `decision_price` hold each decision row's algorithm code and decision close.
+    """
     if not len(decisions):
-        return pd.DataFrame(
-            columns=[
-                "order_id",
-                "time",
-                "symbol",
-                "side",
-                "type",
-                "qty",
-                "filled_qty",
-                "avg_price",
-                "status",
-            ]
-        )
+        return pd.DataFrame(columns=_ORDER_COLUMNS)
     acted = decisions[decisions["action"] != "blocked"]
     by_order = fills.groupby("decision")
     quantity = by_order["qty"].sum()
     notional = (fills["qty"] * fills["price"]).groupby(fills["decision"]).sum()
     partial = by_order["partial"].any()
+    children = (fills["child"] > 0).groupby(fills["decision"]).sum()
     ids = acted.index.to_numpy()
     filled_qty = quantity.reindex(ids).fillna(0.0).to_numpy()
     avg = (notional.reindex(ids) / quantity.reindex(ids)).to_numpy()
     was_partial = partial.reindex(ids).fillna(False).to_numpy(dtype=bool)
+    worked = children.reindex(ids).fillna(0).to_numpy(dtype=np.int64)
     kinds = np.where(
         acted["exit_reason"].to_numpy() == "stop_loss",
         "stop",
@@ -584,7 +612,14 @@ def _orders(decisions: pd.DataFrame, fills: pd.DataFrame) -> pd.DataFrame:
         "close",
     )
     asked = acted["qty"].to_numpy(dtype=np.float64)
+    # a worked order's children add up to what was asked: what they did not reach is left over
+    was_partial = was_partial | ((worked > 0) & (filled_qty < asked * (1.0 - 1e-9)))
     status = np.where(filled_qty <= 0.0, "unfilled", np.where(was_partial, "partial", "filled"))
+    unfilled = np.where(status == "filled", 0.0, np.maximum(asked - filled_qty, 0.0))
+    buys = by_order["side"].first().reindex(ids).astype(object).to_numpy() == "buy"
+    price = np.where(kinds == "market", decision_price[ids], np.nan)  # a stop has its own level
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shortfall = np.where(buys, 1.0, -1.0) * (avg / price - 1.0) * 1e4
     return pd.DataFrame(
         {
             "order_id": ids,
@@ -596,5 +631,10 @@ def _orders(decisions: pd.DataFrame, fills: pd.DataFrame) -> pd.DataFrame:
             "filled_qty": filled_qty,
             "avg_price": avg,
             "status": status.astype(object),
+            "algo": _labels(algo[ids], Algo),
+            "children": worked,
+            "unfilled_qty": unfilled,
+            "decision_price": price,
+            "shortfall_bps": shortfall,
         }
     )

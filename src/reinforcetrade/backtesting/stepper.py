@@ -39,7 +39,8 @@ from reinforcetrade.simulation.account import (
     observe_cost,
 )
 from reinforcetrade.simulation.costs import CostParams
-from reinforcetrade.simulation.orders import CLOSE, DEC, EXIT, KIND, NONE, Execution
+from reinforcetrade.simulation.orders import ALGO, CLOSE, DEC, EXIT, KIND, NONE, Execution
+from reinforcetrade.simulation.slicing import Slicing
 from reinforcetrade.strategies.multi_agent import MultiAgentStrategy, SignalFollower
 
 F8 = npt.NDArray[np.float64]
@@ -114,6 +115,7 @@ class BarStepper:
             self.model,
             float(settings.costs.latency_ms),
             settings.agents.environment.cost_feedback_alpha,
+            Slicing.from_config(settings.execution),
         )
         self.tower = strategy.tower()
         self.warmup = settings.backtest.warmup_bars if warmup is None else int(warmup)
@@ -241,6 +243,11 @@ class BarStepper:
         """Return the bar times stepped so far (UTC)."""
         return pd.DatetimeIndex(np.asarray(self.times, dtype="datetime64[ns]")).tz_localize("UTC")
 
+    @property
+    def market(self) -> npt.NDArray[np.float64]:
+        """Return the bars seen so far: (open, high, low, close, volume) × symbols × bars."""
+        return self._market[:, :, : self.t]
+
     def book_fill(
         self,
         s: int,
@@ -305,6 +312,7 @@ class BarStepper:
         pend_i[s, KIND] = CLOSE
         pend_i[s, DEC] = k
         pend_i[s, EXIT] = int(ExitReason.MANUAL)
+        pend_i[s, ALGO] = 0  # an operator's flatten goes at once
         return k
 
     def breaker_at(self, t: int) -> npt.NDArray[np.bool_]:

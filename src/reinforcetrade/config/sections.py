@@ -481,6 +481,51 @@ class RoutingConfig(Section):
     min_orders: int = Field(5, ge=1, description="orders before a reject rate can degrade")
 
 
+class ExecutionConfig(Section):
+    """Execution algorithms: how the backtester and the paper venue work each order over bars."""
+
+    algo: Literal["auto", "immediate", "twap", "vwap"] = Field(
+        "immediate",
+        description="immediate: each order at once (as before); twap / vwap: every entry and "
+        "signal exit worked over horizon_bars; auto: chosen per order from its size against "
+        "the recent volume (immediate_below, twap_below)",
+    )
+    horizon_bars: int = Field(
+        4, ge=1, description="bars a worked order is spread over (1: one capped child)"
+    )
+    participation: float = Field(
+        0.1, gt=0, le=1, description="largest share of a bar's traded volume one child may take"
+    )
+    min_child: float = Field(
+        0.0, ge=0, description="smallest child worth sending (smaller ones join the next)"
+    )
+    immediate_below: float = Field(
+        0.01,
+        ge=0,
+        description="auto: an order below this share of the recent bar volume goes at once",
+    )
+    twap_below: float = Field(
+        0.1, ge=0, description="auto: below this share (and above immediate_below) TWAP, else VWAP"
+    )
+    volume_window: int = Field(
+        20,
+        ge=1,
+        description="auto: bars of recent volume; VWAP: cycles its volume profile averages",
+    )
+    volume_period: int = Field(
+        24, ge=1, description="VWAP: bars per volume cycle (24 for hourly bars; 1: no cycle)"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ExecutionConfig:
+        if self.twap_below < self.immediate_below:
+            raise ValueError(
+                f"twap_below ({self.twap_below}) must be at least immediate_below "
+                f"({self.immediate_below}): both are shares of the recent bar volume"
+            )
+        return self
+
+
 class TradingConfig(Section):
     """Paper and live trading; exchange credentials are secrets."""
 

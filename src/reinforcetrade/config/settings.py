@@ -29,6 +29,7 @@ from reinforcetrade.config.sections import (
     BacktestConfig,
     CostsConfig,
     DataConfig,
+    ExecutionConfig,
     OptimizationConfig,
     RetrainConfig,
     RiskConfig,
@@ -85,6 +86,7 @@ class Settings(BaseSettings):
     optimization: OptimizationConfig = OptimizationConfig()
     retrain: RetrainConfig = RetrainConfig()
     routing: RoutingConfig = RoutingConfig()
+    execution: ExecutionConfig = ExecutionConfig()
     trading: TradingConfig = TradingConfig()
     storage: StorageConfig = StorageConfig()
     web: WebConfig = WebConfig()

@@ -6,6 +6,12 @@ close leaves a pending order (entry, close, or — for target
 strategies — rebalance) that fills at bar t+1's open as a market order priced off the previous
 bar's range. Open positions' stops and take-profits trigger inside a bar. These run on the rare
 paths of the compiled loop (only when there is something to fill).
+
+An entry or a signal close may instead be *worked* (`simulation.slicing`, `plan`): it stays
+pending with its algorithm, the bars left of its horizon, its children so far and (an entry)
+the quantity still to fill, and each bar's open fills one child (`work_entry`, `work_close`)
+with the same market fill. IMMEDIATE orders take the one-shot paths (`fill_entry`,
+`fill_close`) exactly as before.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from reinforcetrade.core.jit import njit
 from reinforcetrade.simulation.account import (
     CASH,
     ENTRY_PX,
+    F_ALGO,
+    F_CHILD,
+    N_FILL,
     QTY,
     STOP,
     TAKE,
@@ -36,6 +45,7 @@ from reinforcetrade.simulation.costs import (
     market_fill_price,
 )
 from reinforcetrade.simulation.fills import resolve_exit, stop_prices
+from reinforcetrade.simulation.slicing import NO_SLICING, Slicing, next_child, pick_algo
 
 F8 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int64]
@@ -45,12 +55,16 @@ NOTIONAL: Final = 0
 STOP_FRAC: Final = 1
 TAKE_FRAC: Final = 2
 TARGET: Final = 3
-PEND_F: Final = 4
+REMAINING: Final = 4  # a worked entry's quantity still to fill
+PEND_F: Final = 5
 KIND: Final = 0
 DEC: Final = 1
 DIR: Final = 2
 EXIT: Final = 3
-PEND_I: Final = 4
+ALGO: Final = 4  # how the order is worked (`slicing.Algo`; IMMEDIATE: the one-shot paths)
+LEFT: Final = 5  # a worked order's bars left in its horizon, counting the next one
+CHILD: Final = 6  # a worked order's children filled so far
+PEND_I: Final = 7
 NONE: Final = 0
 ENTRY: Final = 1
 CLOSE: Final = 2
@@ -72,6 +86,7 @@ class Execution(NamedTuple):
     model: CostParams  # what the strategy's cost model predicts for the same fill
     latency_ms: float
     alpha: float  # weight of each fill in the running cost estimates
+    slicing: Slicing = NO_SLICING  # how entries and signal closes are worked over bars
 
 
 class Pending(NamedTuple):
@@ -113,24 +128,115 @@ def fill_entry(
     book: Book, ex: Execution, pending: Pending, s: int, t: int, o: float, v: float
 ) -> None:
     """Fill a pending entry: its notional at the open, capped by cash and the bar's volume."""
+    wanted = pending.pend_f[s, NOTIONAL] / o
+    pending.pend_i[s, KIND] = NONE
+    _enter(book, ex, pending, s, t, o, v, wanted, wanted)
+
+
+@njit
+def _enter(
+    book: Book, ex: Execution, pending: Pending, s: int, t: int, o: float, v: float,
+    wanted: float, whole: float,
+) -> float:  # fmt: skip
+    """Buy or sell up to `wanted` at the open, capped by cash and the bar's volume; set stops.
+
+    Flagged partial when it fills less than `whole`; stops and take-profit are set from the
+    position's average entry. Returns the quantity filled.
+    """
     pend_f, pend_i, prev = pending
     pos_f, cp = book.pos_f, ex.costs
     direction = pend_i[s, DIR]
-    wanted = pend_f[s, NOTIONAL] / o
     qty = wanted
     if direction > 0:
         price = o * (1.0 + cp.half_spread + cp.slippage_fixed)
         qty = min(qty, affordable_qty(book.pf[CASH], price, cp))
     qty = fillable_qty(qty, v, cp)
-    pend_i[s, KIND] = NONE
     if not qty > 0.0:
-        return
-    flags = _PARTIAL if qty < wanted * (1.0 - 1e-9) else 0
+        return 0.0
+    flags = _PARTIAL if qty < whole * (1.0 - 1e-9) else 0
     market(book, ex, prev, s, t, direction * qty, o, v, pend_i[s, DEC], flags, 0)
     if pos_f[s, QTY] != 0.0:
         pos_f[s, STOP], pos_f[s, TAKE] = stop_prices(
             direction, pos_f[s, ENTRY_PX], pend_f[s, STOP_FRAC], pend_f[s, TAKE_FRAC]
         )
+    return qty
+
+
+@njit
+def plan(pending: Pending, p: Slicing, s: int, t: int, volumes: F8, qty: float) -> None:
+    """Decide how symbol s's new order of `qty` (decided on bar t's close) is worked.
+
+    Sets its algorithm (`slicing.pick_algo`: the run's, or AUTO's choice from the recent
+    volume), the horizon, no child yet and (an entry) the quantity to fill.
+    """
+    pend_i = pending.pend_i
+    pend_i[s, ALGO] = pick_algo(p, qty, volumes, t)
+    pend_i[s, LEFT] = p.horizon_bars
+    pend_i[s, CHILD] = 0
+    pending.pend_f[s, REMAINING] = qty
+
+
+@njit
+def _child(book: Book, pend_i: I8, s: int) -> None:
+    """Number the fill just booked as the next child of symbol s's worked order."""
+    child = pend_i[s, CHILD] + 1
+    pend_i[s, CHILD] = child
+    k = book.cnt[N_FILL] - 1
+    book.fill_i[k, F_ALGO] = pend_i[s, ALGO]
+    book.fill_i[k, F_CHILD] = child
+
+
+@njit
+def work_entry(
+    book: Book, ex: Execution, pending: Pending, s: int, t: int, o: float, volumes: F8
+) -> None:
+    """Fill this bar's child of a worked entry (capped as `fill_entry` is); done at the horizon.
+
+    What the horizon's last child leaves is flagged partial and dropped (the orders table
+    shows it unfilled); a parent done early leaves at once.
+    """
+    pend_f, pend_i = pending.pend_f, pending.pend_i
+    left = pend_i[s, LEFT]
+    remaining = pend_f[s, REMAINING]
+    want = next_child(ex.slicing, pend_i[s, ALGO], remaining, left, volumes, t)
+    last = left <= 1
+    filled = _enter(book, ex, pending, s, t, o, volumes[t], want, remaining if last else 0.0)
+    if filled > 0.0:
+        _child(book, pend_i, s)
+    remaining -= filled
+    pend_f[s, REMAINING] = remaining
+    pend_i[s, LEFT] = left - 1
+    if last or not remaining > 0.0:
+        pend_i[s, KIND] = NONE
+
+
+@njit
+def work_close(
+    book: Book, ex: Execution, pending: Pending, s: int, t: int, o: float, volumes: F8
+) -> None:
+    """Close this bar's child of a worked exit; after the horizon, the rest as volume allows.
+
+    The remainder is the position itself; like `fill_close`, it is never dropped.
+    """
+    pend_i = pending.pend_i
+    held = book.pos_f[s, QTY]
+    if held == 0.0:
+        pend_i[s, KIND] = NONE
+        return
+    left = pend_i[s, LEFT]
+    want = next_child(ex.slicing, pend_i[s, ALGO], abs(held), left, volumes, t)
+    qty = fillable_qty(want, volumes[t], ex.costs)
+    pend_i[s, LEFT] = left - 1
+    if not qty > 0.0:
+        return
+    whole = qty >= abs(held)
+    signed = -held if whole else (-qty if held > 0.0 else qty)
+    flags = _PARTIAL if left <= 1 and not whole else 0
+    market(book, ex, pending.prev, s, t, signed, o, volumes[t], pend_i[s, DEC], flags,
+           pend_i[s, EXIT])  # fmt: skip
+    _child(book, pend_i, s)
+    if book.pos_f[s, QTY] == 0.0:
+        pend_i[s, KIND] = NONE
 
 
 @njit

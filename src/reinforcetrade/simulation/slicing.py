@@ -28,7 +28,7 @@ import math
 import re
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -37,17 +37,27 @@ from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.core.jit import njit
 from reinforcetrade.simulation.costs import CostParams, fillable_qty
 
+if TYPE_CHECKING:
+    from reinforcetrade.config.sections import ExecutionConfig
+
 __all__ = [
     "ALGO_WORDS",
+    "AUTO",
+    "NO_SLICING",
     "Algo",
     "Schedule",
     "SliceParams",
+    "Slicing",
     "VolumeProfile",
     "child_id",
     "child_quantity",
     "child_target",
     "choose_algo",
     "expected_share",
+    "live_child",
+    "next_child",
+    "pick_algo",
+    "recent_volume",
     "schedule",
     "volume_profile",
 ]
@@ -162,13 +172,18 @@ def choose_algo(
         )
     if not math.isfinite(quantity):
         raise UserInputError(f"the order quantity must be a finite number, got {quantity!r}")
-    size = abs(quantity)
+    return Algo(_choose(abs(quantity), recent_volume, immediate_below, twap_below))
+
+
+@njit
+def _choose(size: float, recent_volume: float, immediate_below: float, twap_below: float) -> int:
+    """Return `choose_algo`'s code for an order of `size` (>= 0); the compiled loops call it."""
     share = size / recent_volume if recent_volume > 0.0 else (0.0 if size == 0.0 else math.inf)
     if share < immediate_below:
-        return Algo.IMMEDIATE
+        return _IMMEDIATE
     if share < twap_below:
-        return Algo.TWAP
-    return Algo.VWAP
+        return _TWAP
+    return _VWAP
 
 
 # ---- the compiled per-bar step
@@ -246,22 +261,27 @@ class VolumeProfile(NamedTuple):
 
 
 @njit
+def _forecast(volumes: F8, s: int, window: int, period: int) -> float:
+    """Return bar s's expected volume: the mean finite volume of bars s - k × period, k ≤ window."""
+    total = 0.0
+    count = 0
+    for k in range(1, window + 1):
+        j = s - k * period
+        if j < 0:
+            break
+        v = volumes[j]
+        if v >= 0.0 and v < math.inf:
+            total += v
+            count += 1
+    return total / count if count > 0 else math.nan
+
+
+@njit
 def _profile_kernel(volumes: F8, window: int, period: int) -> F8:
     n = volumes.size
-    out = np.full(n + period, np.nan)
+    out = np.empty(n + period)
     for s in range(n + period):
-        total = 0.0
-        count = 0
-        for k in range(1, window + 1):
-            j = s - k * period
-            if j < 0:
-                break
-            v = volumes[j]
-            if v >= 0.0 and v < math.inf:
-                total += v
-                count += 1
-        if count > 0:
-            out[s] = total / count
+        out[s] = _forecast(volumes, s, window, period)
     return out
 
 
@@ -306,16 +326,144 @@ def expected_share(profile: VolumeProfile, t: int, bars_left: int) -> float:
     expected, period = profile
     if t < 0 or t + min(bars_left, period) > expected.size:
         return 1.0 / bars_left
+    return _share(expected[t : t + min(bars_left, period)], bars_left, period)
+
+
+@njit
+def _share(ahead: F8, bars_left: int, period: int) -> float:
+    """Return the first bar's share of the volume of `bars_left` bars, from the next forecasts.
+
+    `ahead` holds the forecasts of the next min(bars_left, period) bars; a later bar takes its
+    phase's forecast from it. Equal slices when one is missing or all are zero.
+    """
     total = 0.0
     for j in range(bars_left):
-        e = expected[t + j % period]
+        e = ahead[j % period]
         if not (e >= 0.0 and e < math.inf):
             return 1.0 / bars_left
         total += e
     if not total > 0.0:
         return 1.0 / bars_left
-    share: float = expected[t] / total
+    share: float = ahead[0] / total
     return share
+
+
+# ---- the run's settings, and the steps the compiled bar loop takes with them
+
+#: `Slicing.algo` for "choose per order" (`choose_algo`'s rule, in the compiled loop)
+AUTO: Final = -1
+
+
+class Slicing(NamedTuple):
+    """How a compiled bar loop works its orders: one algorithm or AUTO, and the thresholds.
+
+    Plain numbers, so numba passes it by value (`Execution.slicing`). `algo` IMMEDIATE keeps
+    the loop's one-shot fills exactly as they were; see `docs/execution.md`.
+
+    >>> from reinforcetrade.config.sections import ExecutionConfig
+    >>> Slicing.from_config(ExecutionConfig(algo="twap")).algo == int(Algo.TWAP)
+    True
+    """
+
+    algo: int  # AUTO (-1) or an `Algo` code
+    horizon_bars: int
+    participation: float
+    min_child: float
+    immediate_below: float
+    twap_below: float
+    volume_window: int
+    volume_period: int
+
+    @classmethod
+    def from_config(cls, cfg: ExecutionConfig) -> Slicing:
+        """Return the settings of the `execution` section."""
+        return cls(
+            AUTO if cfg.algo == "auto" else int(Algo.parse(cfg.algo)),
+            cfg.horizon_bars,
+            cfg.participation,
+            cfg.min_child,
+            cfg.immediate_below,
+            cfg.twap_below,
+            cfg.volume_window,
+            cfg.volume_period,
+        )
+
+
+#: every order sent at once (the loop as it was before execution algorithms)
+NO_SLICING: Final = Slicing(_IMMEDIATE, 1, 1.0, 0.0, 0.0, 0.0, 1, 1)
+
+
+@njit
+def recent_volume(volumes: F8, t: int, window: int) -> float:
+    """Return the mean finite volume of bars t - window + 1 … t (NaN when none is known).
+
+    Called on bar t's close, when bar t is complete: it reads no later bar.
+
+    >>> recent_volume(np.array([10.0, np.nan, 30.0, 99.0]), 2, 3)
+    20.0
+    """
+    return _forecast(volumes, t + 1, window, 1)  # bar t+1's forecast without a cycle
+
+
+@njit
+def pick_algo(p: Slicing, quantity: float, volumes: F8, t: int) -> int:
+    """Return the algorithm code for an order of `quantity` decided on bar t's close.
+
+    `p.algo` itself, or with AUTO `choose_algo`'s rule on the mean volume of the last
+    `volume_window` completed bars (bars <= t).
+    """
+    if p.algo != AUTO:
+        return p.algo
+    recent = recent_volume(volumes, t, p.volume_window)
+    return _choose(abs(quantity), recent, p.immediate_below, p.twap_below)
+
+
+@njit
+def next_child(
+    p: Slicing, algo: int, remaining: float, bars_left: int, volumes: F8, t: int
+) -> float:
+    """Return what a worked order fills on bar t: `child_quantity` with the run's settings.
+
+    `bars_left` counts bar t (<= 1: the horizon's last bar, or past it: the whole remainder).
+    VWAP's share comes from the forecasts of bars t, t + 1, … made from bars before t (the
+    profile of `volume_window` cycles of `volume_period` bars, as `volume_profile` makes it).
+    """
+    left = max(bars_left, 1)
+    share = _vwap_share(p, algo, left, volumes, t)
+    return child_quantity(algo, remaining, left, volumes[t], share, p.participation, p.min_child)
+
+
+@njit
+def live_child(
+    p: Slicing, algo: int, remaining: float, bars_left: int, volumes: F8, t: int
+) -> float:
+    """Return the child to send a live venue for bar t, before bar t trades.
+
+    `next_child` with the bar's *expected* volume (its forecast from earlier bars) in place of
+    its volume, which a live venue reports only after the bar: the cap is `participation` × the
+    forecast. No forecast yet (no history): the target uncapped. `volumes[t]` is never read.
+
+    >>> p = Slicing(int(Algo.TWAP), 4, 0.1, 0.0, 0.0, 0.0, 3, 1)
+    >>> float(live_child(p, int(Algo.TWAP), 40.0, 4, np.array([100.0, 60.0, 20.0, np.nan]), 3))
+    6.0
+    """
+    left = max(bars_left, 1)
+    share = _vwap_share(p, algo, left, volumes, t)
+    expected = _forecast(volumes, t, p.volume_window, p.volume_period)
+    if not expected >= 0.0:
+        return child_target(algo, remaining, left, share, p.min_child)
+    return child_quantity(algo, remaining, left, expected, share, p.participation, p.min_child)
+
+
+@njit
+def _vwap_share(p: Slicing, algo: int, left: int, volumes: F8, t: int) -> float:
+    """Return VWAP's share of the volume still to come for bar t (NaN for other algorithms)."""
+    if algo != _VWAP or left <= 1:
+        return math.nan
+    ahead = np.empty(min(left, p.volume_period))
+    for j in range(ahead.size):
+        ahead[j] = _forecast(volumes, t + j, p.volume_window, p.volume_period)
+    return _share(ahead, left, p.volume_period)
 
 
 # ---- the whole schedule, for tests and reports

@@ -39,7 +39,7 @@ import pandas as pd
 
 from reinforcetrade import __version__
 from reinforcetrade.agents.venue_quality import HealthChange
-from reinforcetrade.backtesting.records import D_ACTION, D_EXIT, D_QTY, D_SYMBOL
+from reinforcetrade.backtesting.records import D_ACTION, D_ALGO, D_EXIT, D_QTY, D_SYMBOL
 from reinforcetrade.backtesting.stepper import BarStepper, Step
 from reinforcetrade.config import Settings
 from reinforcetrade.core.clock import Clock, WallClock
@@ -47,6 +47,7 @@ from reinforcetrade.core.codes import Action, ExitReason, TradingState
 from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.simulation.account import CASH, PEAK, QTY, STATE
 from reinforcetrade.simulation.orders import CLOSE, KIND
+from reinforcetrade.simulation.slicing import Algo, Slicing
 from reinforcetrade.storage import Journal
 from reinforcetrade.storage.locks import EngineLock
 from reinforcetrade.storage.rows import OrderRow
@@ -74,6 +75,7 @@ from reinforcetrade.trading.orders import OrderManager, Submitted
 from reinforcetrade.trading.paper import PaperBroker, protect_entries
 from reinforcetrade.trading.recorder import BarRecorder
 from reinforcetrade.trading.venues import RoutedBroker
+from reinforcetrade.trading.working import WorkedEntries
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ Mode = Literal["paper", "live"]
 LOCK_NAME = "trading-engine"
 _ENTRIES = (int(Action.ENTER_LONG), int(Action.ENTER_SHORT))
 _EXIT = int(Action.EXIT)
+_AT_ONCE = int(Algo.IMMEDIATE)
 _INTRABAR = (int(ExitReason.STOP_LOSS), int(ExitReason.TAKE_PROFIT))
 _STATE_WORDS = {int(s): s.name.lower() for s in TradingState}
 _STATE_KIND = {"halted": "halt", "reducing": "reducing", "active": "resume"}
@@ -157,6 +160,7 @@ class LiveEngine:
         self._base = 0  # journal number of the stepper's first decision (a live run goes on)
         self._recorder: BarRecorder | None = None
         self.routing: LiveRouting | None = None
+        self.worked: WorkedEntries | None = None  # live: entries sent as children over bars
         self.latencies_ms: list[float] = []
         self.alerts: list[Alert] = []
         self._lock: EngineLock | None = None
@@ -227,6 +231,8 @@ class LiveEngine:
             self._wire_venues(self.broker)
         self.routing = LiveRouting(self.stepper, self.orders, self.broker, self.journal,
                                    self._raise, self._base)  # fmt: skip
+        self.worked = WorkedEntries(self.stepper, self.routing,
+                                    Slicing.from_config(settings.execution))  # fmt: skip
         try:
             notes = self.routing.reconcile(started)
         except ReconciliationError as exc:
@@ -355,6 +361,8 @@ class LiveEngine:
     def shutdown(self, status: str = "stopped") -> None:
         """Stop cleanly: apply the open-order policy, flush, end the run, release the lock."""
         self.control.close(f"the engine has stopped ({status})")
+        if self.worked is not None:
+            self.worked.drop_all(f"the engine stopped ({status})")
         try:
             if self._started and status != "failed" and self.cancel_on_stop:
                 self._cancel_entries()
@@ -423,6 +431,7 @@ class LiveEngine:
         if self.routing is not None:  # live: what an order refers to is written before it
             self.recorder.decisions()
         sent, held = self._send(step, withheld)
+        sent += self._work(step, withheld)
         if isinstance(self.broker, PaperBroker):
             protective, refused = protect_entries(self.stepper, self.orders, step, self._base)
             for why in refused:
@@ -542,9 +551,14 @@ class LiveEngine:
             if not qty > 0:
                 continue
             if self.routing is not None and action == _EXIT:
+                if self.worked is not None:
+                    self.worked.drop(s, "an exit was decided")
                 if not self._on_venue(partial(self.routing.exit, s, EXIT, decision=k)):
                     self.stepper.withdraw(s)
                 sent += 1
+                continue
+            if self.worked is not None and action in _ENTRIES and di[i, D_ALGO] != _AT_ONCE:
+                self.worked.start(s, k, side, qty, int(di[i, D_ALGO]))  # its children: `work`
                 continue
             tag = ENTRY if action in _ENTRIES else EXIT
             request = OrderRequest(self.orders.client_id(tag), symbol, side, "market", qty)
@@ -557,6 +571,25 @@ class LiveEngine:
                 else:
                     self._on_venue(partial(self._settle, self.routing, symbol, result.order))
         return sent, held
+
+    def _work(self, step: Step, withheld: str | None) -> int:
+        """Send this bar's child of each worked entry, or drop them while entries wait."""
+        worked = self.worked
+        if worked is None or not worked.working:
+            return 0
+        state = _STATE_WORDS[int(self.stepper.run.track.state[step.t])]
+        why = withheld or ("trading is halted" if state == "halted" else None)
+        if why is not None:
+            worked.drop_all(why)
+            return 0
+        children = 0
+
+        def send() -> None:
+            nonlocal children
+            children = worked.work()
+
+        self._on_venue(send)
+        return children
 
     def _report(self, result: Submitted) -> None:
         if result.outcome not in ("placed",):
@@ -657,6 +690,9 @@ class LiveEngine:
             raise ControlRefused("the engine is not running")
         wanted = list(self.stepper.symbols) if symbol is None else [symbol]
         self._cancel_entries(wanted)
+        if self.worked is not None:
+            for name in wanted:
+                self.worked.drop(self.stepper.symbols.index(name), f"flattened by {actor}")
         pos_f, pend_i = self.stepper.run.book.pos_f, self.stepper.run.pending.pend_i
         rows, closed = [], []
         for name in wanted:

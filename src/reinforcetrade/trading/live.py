@@ -164,8 +164,9 @@ class LiveRouting:
             price = row.avg_price or float(self.stepper.run.book.pos_f[s, ENTRY_PX])
             self.stepper.book_fill(s, -held, price, 0.0, -1, 0)
         if role in (ENTRY, EXIT):
-            self._release(s, self._decision_of(row))
+            self.release(s, self._decision_of(row))
         if role == ENTRY and self._held(s) != 0.0:
+            self.cancel_protection(row.symbol)  # a worked entry's child: the stop grows with it
             self.protect(s, self._decision_of(row))
         if role in (EXIT, STOP_TAG, TAKE_TAG) and self._held(s) == 0.0:
             self.cancel_protection(row.symbol)
@@ -188,7 +189,7 @@ class LiveRouting:
         side: OrderSide = "sell" if held > 0 else "buy"
         request = OrderRequest(self.orders.client_id(STOP_TAG), symbol, side, "stop", abs(held),
                                stop_price=stop, reduce_only=True)  # fmt: skip
-        result = self.orders.submit(request, decision=self._number(decision))
+        result = self.orders.submit(request, decision=self.number(decision))
         if result.outcome == "placed":
             return
         self.alert("stop_rejected", f"{symbol}: the venue refused the stop at {stop:g} "
@@ -209,13 +210,13 @@ class LiveRouting:
         self.cancel_protection(symbol)
         held = self._held(s)
         if held == 0.0:
-            self._release(s, decision)
+            self.release(s, decision)
             return False
         side: OrderSide = "sell" if held > 0 else "buy"
         request = OrderRequest(self.orders.client_id(tag), symbol, side, "market", abs(held))
-        result = self.orders.submit(request, decision=self._number(decision))
+        result = self.orders.submit(request, decision=self.number(decision))
         if result.outcome != "placed":
-            self._release(s, decision)
+            self.release(s, decision)
             self.alert("exit_failed", f"{symbol}: the exit was not placed ({result.reason})")
             return False
         self.sync([symbol])
@@ -329,7 +330,8 @@ class LiveRouting:
         k = int(order.decision_number) - self.base
         return k if 0 <= k < int(self.stepper.run.book.cnt[0]) else -1
 
-    def _number(self, decision: int) -> int | None:
+    def number(self, decision: int) -> int | None:
+        """Return the journal's number of a stepper decision (None for none)."""
         return None if decision < 0 else decision + self.base
 
     def _take_of(self, decision: int) -> float:
@@ -338,7 +340,8 @@ class LiveRouting:
         _, df = self.stepper.decision_rows(range(decision, decision + 1))
         return float(df[0, D_TAKE])
 
-    def _release(self, s: int, decision: int) -> None:
+    def release(self, s: int, decision: int) -> None:
+        """Release symbol s's pending order in the loop (that decision's, or any if -1)."""
         pend_i = self.stepper.run.pending.pend_i
         if pend_i[s, KIND] != NONE and (decision < 0 or int(pend_i[s, DEC]) == decision):
             pend_i[s, KIND] = NONE

@@ -11,6 +11,10 @@ positions back. It never calls an exchange, let alone a private endpoint.
 It takes the strategy's own orders only — a market order matching the simulator's pending
 order for that symbol, the stop (`stop`) and take-profit (reduce-only `limit`) of the position
 the simulator holds — and rejects anything else with the reason.
+
+An order the simulator works over several bars (`execution.algo`, `simulation.slicing`) stays
+open, partially filled, until its last child: each child's fill carries the client id
+`slicing.child_id(parent, n)` and the parent's exchange id, so it traces back to the parent.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from reinforcetrade.backtesting.records import D_ACTION, D_STOP, D_SYMBOL, D_TAKE
+from reinforcetrade.backtesting.records import D_ACTION, D_QTY, D_STOP, D_SYMBOL, D_TAKE
 from reinforcetrade.backtesting.stepper import BarStepper, Step
 from reinforcetrade.core.codes import Action, ExitReason
 from reinforcetrade.simulation.account import (
+    F_CHILD,
     F_COMMISSION,
     F_DECISION,
     F_EXIT,
@@ -37,7 +42,8 @@ from reinforcetrade.simulation.account import (
     STOP,
     TAKE,
 )
-from reinforcetrade.simulation.orders import DEC, KIND, NONE
+from reinforcetrade.simulation.orders import DEC, ENTRY, KIND, NONE
+from reinforcetrade.simulation.slicing import child_id
 from reinforcetrade.trading.broker import (
     BrokerFill,
     OrderNotFound,
@@ -190,9 +196,12 @@ class PaperBroker:
             s = int(fi[F_SYMBOL])
             order = self._owner(s, int(fi[F_DECISION]), int(fi[F_EXIT]))
             qty, price = float(ff[F_QTY]), float(ff[F_PRICE])
+            client_id = None if order is None else order.request.client_order_id
+            if client_id is not None and fi[F_CHILD] > 0:  # a worked order's child
+                client_id = child_id(client_id, int(fi[F_CHILD]))
             fill = BrokerFill(
                 trade_id=f"{self.session}-{k}",
-                client_order_id=None if order is None else order.request.client_order_id,
+                client_order_id=client_id,
                 symbol=stepper.symbols[s],
                 side="buy" if fi[F_SIDE] > 0 else "sell",
                 ts=stepper.times[int(fi[F_T])],
@@ -267,7 +276,8 @@ class PaperBroker:
                 if done >= asked * (1.0 - 1e-9):
                     self._set(order, "filled", None)
                 elif done > 0.0:
-                    self._set(order, "cancelled", "the rest found no volume or cash at the open")
+                    why = "the rest found no volume or cash (or a stop or its horizon ended it)"
+                    self._set(order, "cancelled", why)
                 else:
                     self._set(order, "expired", "nothing fillable at the open")
             elif pos_f[s, QTY] == 0.0:
@@ -296,18 +306,22 @@ def protect_entries(
     number of the stepper's decision 0.
     """
     book = stepper.run.book
+    pend_i = stepper.run.pending.pend_i
     filled: dict[int, float] = {}  # entry decision -> quantity filled this step
     for k in step.fills:
         decision = int(book.fill_i[k, F_DECISION])
-        if decision >= 0:
+        if decision >= 0 and book.fill_i[k, F_CHILD] <= 1:  # a worked entry: on its first child
             filled[decision] = filled.get(decision, 0.0) + float(book.fill_f[k, F_QTY])
     placed, refused = 0, []
-    for decision, qty in filled.items():
+    for decision, done in filled.items():
         di, df = stepper.decision_rows(range(decision, decision + 1))
         action = int(di[0, D_ACTION])
         if action not in (int(Action.ENTER_LONG), int(Action.ENTER_SHORT)):
             continue
-        symbol = stepper.symbols[int(di[0, D_SYMBOL])]
+        s = int(di[0, D_SYMBOL])
+        working = pend_i[s, KIND] == ENTRY and int(pend_i[s, DEC]) == decision
+        qty = float(df[0, D_QTY]) if working else done  # still worked: the whole parent
+        symbol = stepper.symbols[s]
         side: OrderSide = "sell" if action == int(Action.ENTER_LONG) else "buy"
         stop, take = float(df[0, D_STOP]), float(df[0, D_TAKE])
         if math.isfinite(stop):
