@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,18 @@ def first_entry(data: pd.DataFrame) -> int:
     decisions = EnhancedBacktester(MultiAgentStrategy()).run({SYMBOL: data}).decisions
     entries = decisions.loc[decisions["action"].isin(["enter_long", "enter_short"]), "time"]
     return int(data.index.searchsorted(entries.iloc[0]))
+
+
+@cache
+def market() -> pd.DataFrame:
+    """Return `frame()`, made once per test process."""
+    return frame()
+
+
+@cache
+def entry_bar() -> int:
+    """Return `first_entry(market())`, found once per test process."""
+    return first_entry(market())
 
 
 def broker(config: dict[str, Any]) -> CcxtBroker:

@@ -137,3 +137,35 @@ def test_trade_on_oanda_needs_its_settings(capsys: pytest.CaptureFixture[str]) -
     code, _, err = cli(capsys, "trade", "--live", "--broker", "oanda", "--max-bars", "1")
     assert code == 2
     assert "trading.oanda_account_id and trading.oanda_token" in err
+
+
+@pytest.mark.network
+def test_trade_live_routed_across_two_local_exchanges(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fakes.binance_trading import FakeBinanceExchange
+    from reinforcetrade.core.clock import WallClock
+
+    url = f"sqlite:///{tmp_path / 'routed.db'}"
+    clock = WallClock()
+    with FakeBinanceExchange(clock) as alpha, FakeBinanceExchange(clock, seed=8) as beta:
+        keys = {"api_key": "CANARYKEY-routed-cli", "api_secret": "CANARYSECRET-routed-cli"}
+        venues = {
+            "alpha": {"broker": "ccxt:binance", "api_urls": alpha.ccxt_urls, **keys},
+            "beta": {"broker": "ccxt:binance", "api_urls": beta.ccxt_urls, "fee_bps": 2, **keys},
+        }
+        monkeypatch.setenv("RT_ROUTING__VENUES", json.dumps(venues))
+        monkeypatch.setenv("RT_DATA__API_URLS", json.dumps(alpha.ccxt_urls))  # the bars
+        monkeypatch.setenv("RT_DATA__CACHE_DIR", str(tmp_path / "cache"))
+        args = ["trade", "--live", "--broker", "routed", "--symbol", "BTC/USDT",
+                "--timeframe", "1h", "--journal", url, "--max-bars", "3"]  # fmt: skip
+        code, out, err = cli(capsys, *args)
+        assert code == 0, err
+        assert "live trading as run 1" in out
+        assert "CANARY" not in out + err
+        for venue in (alpha, beta):  # both reconciled before the first bar
+            assert any(r.path == "/api/v3/account" for r in venue.requests)
+    with Journal(url) as journal:
+        run = journal.read_table("runs").iloc[0]
+        assert run["kind"] == "live"
+        assert len(journal.read_table("bars")) == 3

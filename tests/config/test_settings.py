@@ -161,6 +161,16 @@ def test_secret_fields_are_found() -> None:
         "alerts.smtp_password",
     } <= found
     assert "trading.exchange" not in found
+    assert "routing.venues.*.api_secret" in found  # a venue's keys, whatever its name
+
+
+def test_a_bad_venue_secret_is_never_printed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(routing={"venues": {"kraken": {"broker": "ccxt:kraken",
+                                                     "api_secret": ["s3cr3t-value"]}}})  # fmt: skip
+    text = str(caught.value)
+    assert "routing.venues.kraken.api_secret = '**********'" in text
+    assert "s3cr3t-value" not in text
 
 
 def test_schema_is_json_with_every_section() -> None:

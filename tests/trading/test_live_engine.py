@@ -8,12 +8,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import ccxt
-import pandas as pd
 import pytest
 
 import live_support as ls
@@ -33,19 +31,9 @@ pytestmark = pytest.mark.network
 ORDER = "POST /api/v3/order"
 
 
-@cache
-def data() -> pd.DataFrame:
-    return ls.frame()
-
-
-@cache
-def entry() -> int:
-    return ls.first_entry(data())
-
-
 @pytest.fixture
 def venue() -> Iterator[FakeBinanceExchange]:
-    frame = data()
+    frame = ls.market()
     clock = FixedClock(int(frame.index[0].value))
     with FakeBinanceExchange(
         clock, prices={ls.SYMBOL: round(float(frame["open"].iloc[0]), 2)}
@@ -66,7 +54,7 @@ def config(venue: FakeBinanceExchange) -> dict[str, Any]:
 def start(
     journal: Journal, venue: FakeBinanceExchange, alerts: list[Alert] | None = None
 ) -> LiveEngine:
-    live = ls.engine(journal, config(venue), data(), clock=venue.clock, alerts=alerts)
+    live = ls.engine(journal, config(venue), ls.market(), clock=venue.clock, alerts=alerts)
     live.start()
     return live
 
@@ -87,7 +75,7 @@ def venue_orders(venue: FakeBinanceExchange, kind: str) -> list[Any]:
 def stopped_in_a_position(journal: Journal, venue: FakeBinanceExchange) -> LiveEngine:
     """Trade up to the first entry's fill, then stop the engine (its stop left on the venue)."""
     first = start(journal, venue)
-    ls.drive(first, venue, data(), 0, entry() + 1)
+    ls.drive(first, venue, ls.market(), 0, ls.entry_bar() + 1)
     first.shutdown("stopped")
     return first
 
@@ -96,7 +84,7 @@ def test_a_live_session_books_the_venues_fills_and_protects_each_entry(
     venue: FakeBinanceExchange, journal: Journal
 ) -> None:
     live = start(journal, venue)
-    ls.drive(live, venue, data(), 0, entry() + 1)
+    ls.drive(live, venue, ls.market(), 0, ls.entry_bar() + 1)
     (bought,) = venue_orders(venue, "MARKET")
     assert (bought.side, bought.status) == ("BUY", "FILLED")
     (stop,) = venue_orders(venue, "STOP_LOSS_LIMIT")
@@ -107,7 +95,7 @@ def test_a_live_session_books_the_venues_fills_and_protects_each_entry(
     decisions = journal.read_table("decisions", run_id=live.run_id)
     chosen = decisions[decisions["action"] == "enter_long"].iloc[-1]
     assert float(stop.stop_price) == pytest.approx(chosen["stop"], rel=0.01)
-    ls.drive(live, venue, data(), entry() + 1, len(data()))
+    ls.drive(live, venue, ls.market(), ls.entry_bar() + 1, len(ls.market()))
     live.shutdown("stopped")
     fills = journal.read_table("fills", run_id=live.run_id)
     assert sorted(fills["exchange_trade_id"].astype(str)) == sorted(
@@ -125,9 +113,9 @@ def test_a_refused_stop_exits_the_position_and_alerts(
 ) -> None:
     alerts: list[Alert] = []
     live = start(journal, venue, alerts)
-    ls.drive(live, venue, data(), 0, entry())
+    ls.drive(live, venue, ls.market(), 0, ls.entry_bar())
     venue.script(ORDER, None, Reject(-2010, "Account has insufficient balance."))
-    ls.drive(live, venue, data(), entry(), entry() + 1)
+    ls.drive(live, venue, ls.market(), ls.entry_bar(), ls.entry_bar() + 1)
     assert [a.kind for a in alerts] == ["stop_rejected"]
     assert "insufficient balance" in alerts[0].message
     kinds = [(o.type, o.side, o.status) for o in venue.orders()]
@@ -168,7 +156,9 @@ def test_a_restart_keeps_the_position_and_its_stop(
     assert stop.status == "NEW"
     events = journal.read_table("risk_events", run_id=again.run_id)
     assert events["reason"].str.contains("its stop stays").any()
-    ls.drive(again, venue, data(), entry() + 1, entry() + 40)  # trades on from there
+    ls.drive(
+        again, venue, ls.market(), ls.entry_bar() + 1, ls.entry_bar() + 40
+    )  # trades on from there
     again.shutdown()
 
 
@@ -211,13 +201,13 @@ class Echo(CcxtBroker):
 def test_duplicate_and_reordered_fills_are_applied_once(
     venue: FakeBinanceExchange, journal: Journal
 ) -> None:
-    live = ls.engine(journal, config(venue), data(), clock=venue.clock)
+    live = ls.engine(journal, config(venue), ls.market(), clock=venue.clock)
     plain = live.broker
     assert isinstance(plain, CcxtBroker)
     echo = Echo(plain.exchange, sleep=lambda _s: None)
     live.broker = echo
     live.start()
-    ls.drive(live, venue, data(), 0, entry() + 5)
+    ls.drive(live, venue, ls.market(), 0, ls.entry_bar() + 5)
     assert held(live) == pytest.approx(btc(venue), rel=1e-9)
     fills = journal.read_table("fills", run_id=live.run_id)
     assert len(fills) == len(venue.fills()) == fills["exchange_trade_id"].nunique()
@@ -229,15 +219,15 @@ def test_no_entries_while_the_venue_is_down_and_it_recovers(
 ) -> None:
     alerts: list[Alert] = []
     live = start(journal, venue, alerts)
-    ls.drive(live, venue, data(), 0, entry())
+    ls.drive(live, venue, ls.market(), 0, ls.entry_bar())
     venue.script(ORDER, Maintenance())
-    ls.drive(live, venue, data(), entry(), entry() + 1)
+    ls.drive(live, venue, ls.market(), ls.entry_bar(), ls.entry_bar() + 1)
     assert venue.orders() == []
     orders = journal.read_table("orders", run_id=live.run_id)
     assert orders["reason"].str.contains("unavailable").any()
     assert held(live) == 0.0
     assert live.stepper.run.pending.pend_i[0, 0] == 0  # the loop's order was let go
-    ls.drive(live, venue, data(), entry() + 1, len(data()))
+    ls.drive(live, venue, ls.market(), ls.entry_bar() + 1, len(ls.market()))
     assert venue.orders()  # trading went on once the venue answered
     live.shutdown()
 
@@ -282,12 +272,12 @@ def test_kill_9_around_an_order_leaves_one_truth(
     venue: FakeBinanceExchange, journal: Journal, tmp_path: Path, moment: str
 ) -> None:
     url = f"sqlite:///{tmp_path / 'live.db'}"
-    venue.set_price(ls.SYMBOL, round(float(data()["close"].iloc[entry()]), 2))
+    venue.set_price(ls.SYMBOL, round(float(ls.market()["close"].iloc[ls.entry_bar()]), 2))
     if moment == "before_the_venue_records_it":
         venue.script(ORDER, StallThenDrop(60))
     else:
         venue.script(ORDER, AcceptThenStall(60))
-    process = child(venue, url, entry() + 1)
+    process = child(venue, url, ls.entry_bar() + 1)
     kill_when(process, lambda: order_requests(venue), "the order request")
     assert len(order_requests(venue)) == 1
     (row,) = journal.read_table("orders").to_dict("records")
@@ -322,9 +312,9 @@ def test_canary_secrets_appear_in_no_log_journal_error_or_report(
     errors: list[str] = []
     alerts: list[Alert] = []
     live = start(journal, venue, alerts)
-    ls.drive(live, venue, data(), 0, entry())
+    ls.drive(live, venue, ls.market(), 0, ls.entry_bar())
     venue.script(ORDER, None, Reject(-2010, "Account has insufficient balance."))
-    ls.drive(live, venue, data(), entry(), entry() + 30)
+    ls.drive(live, venue, ls.market(), ls.entry_bar(), ls.entry_bar() + 30)
     live.shutdown("stopped")
     venue.script("GET /api/v3/myTrades", *[Maintenance()] * 4)
     with pytest.raises(ReconciliationError) as failed:
@@ -336,7 +326,7 @@ def test_canary_secrets_appear_in_no_log_journal_error_or_report(
     from reinforcetrade.reports import ReportGenerator
     from reinforcetrade.strategies import MultiAgentStrategy
 
-    result = EnhancedBacktester(MultiAgentStrategy(settings=settings)).run({ls.SYMBOL: data()})
+    result = EnhancedBacktester(MultiAgentStrategy(settings=settings)).run({ls.SYMBOL: ls.market()})
     page = ReportGenerator().generate_full_report(result, tmp_path / "report")
     saved = result.save(tmp_path / "result")
     outputs = {

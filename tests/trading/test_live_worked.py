@@ -8,7 +8,6 @@ position's stop after each fill. The figures are computed by hand from the journ
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +26,9 @@ from reinforcetrade.trading.feeds import ReplayFeed
 pytestmark = pytest.mark.network
 
 
-@cache
-def data() -> pd.DataFrame:
-    return ls.frame()
-
-
-@cache
-def entry() -> int:
-    return ls.first_entry(data())
-
-
 @pytest.fixture
 def venue() -> Iterator[FakeBinanceExchange]:
-    frame = data()
+    frame = ls.market()
     clock = FixedClock(int(frame.index[0].value))
     opening = round(float(frame["open"].iloc[0]), 2)
     with FakeBinanceExchange(clock, prices={ls.SYMBOL: opening}) as v:
@@ -57,7 +46,7 @@ def engine(journal: Journal, venue: FakeBinanceExchange, **execution: Any) -> Li
         trading={"api_key": ls.CANARY_KEY, "api_secret": ls.CANARY_SECRET},
         execution={"horizon_bars": 4, "volume_period": 1, **execution},
     )
-    live = LiveEngine(MultiAgentStrategy(settings=settings), ReplayFeed({ls.SYMBOL: data()}),
+    live = LiveEngine(MultiAgentStrategy(settings=settings), ReplayFeed({ls.SYMBOL: ls.market()}),
                       ls.broker(venue.ccxt_config(timeout=1_500)), journal, venue.clock,
                       mode="live", name="worked")  # fmt: skip
     live.start()
@@ -74,14 +63,14 @@ def test_a_twap_entry_goes_out_as_children_over_the_horizon(
     venue: FakeBinanceExchange, journal: Journal
 ) -> None:
     live = engine(journal, venue, algo="twap")
-    ls.drive(live, venue, data(), 0, entry() + 1)  # the decision and the first child
+    ls.drive(live, venue, ls.market(), 0, ls.entry_bar() + 1)  # the decision and the first child
     decisions = journal.read_table("decisions", run_id=live.run_id)
     decided = decisions[decisions["action"] == "enter_long"].iloc[-1]
     wanted = float(decided["qty"])
     first = children(journal, live.run_id)
     assert len(first) == 1
     parent = first["client_order_id"].iloc[0].removesuffix(".1")
-    ls.drive(live, venue, data(), entry() + 1, entry() + 5)
+    ls.drive(live, venue, ls.market(), ls.entry_bar() + 1, ls.entry_bar() + 5)
     sent = children(journal, live.run_id)
     assert list(sent["client_order_id"]) == [f"{parent}.{n}" for n in range(1, 5)]
     assert set(sent["decision_number"]) == {int(decided["number"])}  # all the parent's
@@ -108,16 +97,18 @@ def test_the_participation_cap_uses_the_expected_volume_and_leftovers_are_droppe
 ) -> None:
     share, window = 1e-6, 3
     live = engine(journal, venue, algo="twap", participation=share, volume_window=window)
-    ls.drive(live, venue, data(), 0, entry() + 5)
+    ls.drive(live, venue, ls.market(), 0, ls.entry_bar() + 5)
     sent = children(journal, live.run_id)
     assert len(sent) == 4
-    volumes = data()["volume"].to_numpy()
+    volumes = ls.market()["volume"].to_numpy()
     decisions = journal.read_table("decisions", run_id=live.run_id)
     wanted = float(decisions[decisions["action"] == "enter_long"].iloc[-1]["qty"])
     left, capped = wanted, []
     for n, (asked, filled) in enumerate(zip(quantities(sent, "qty"), quantities(sent, "filled_qty"),
                                             strict=True)):  # fmt: skip
-        t = entry() + 1 + n  # the bar the child trades in; its forecast: the last 3 bars' mean
+        t = (
+            ls.entry_bar() + 1 + n
+        )  # the bar the child trades in; its forecast: the last 3 bars' mean
         cap = share * float(volumes[t - window : t].mean())
         target = left / (4 - n)  # TWAP; the last bar asks for all that is left
         assert asked == pytest.approx(min(target, cap), rel=1e-9)
@@ -136,7 +127,7 @@ def test_immediate_is_the_default_and_sends_the_entry_whole(
     venue: FakeBinanceExchange, journal: Journal
 ) -> None:
     live = engine(journal, venue)
-    ls.drive(live, venue, data(), 0, entry() + 3)
+    ls.drive(live, venue, ls.market(), 0, ls.entry_bar() + 3)
     sent = children(journal, live.run_id)
     assert len(sent) == 1
     assert "." not in sent["client_order_id"].iloc[0]
@@ -156,10 +147,10 @@ def test_a_stop_that_fills_while_working_ends_the_entry(
     venue: FakeBinanceExchange, journal: Journal
 ) -> None:
     live = engine(journal, venue, algo="twap", horizon_bars=40)
-    ls.drive(live, venue, data(), 0, entry() + 2)  # two children out
+    ls.drive(live, venue, ls.market(), 0, ls.entry_bar() + 2)  # two children out
     (stop,) = [o for o in venue.orders(open_only=True) if o.type == "STOP_LOSS_LIMIT"]
     venue.set_price(ls.SYMBOL, round(float(stop.stop_price) * 0.999, 2))  # the stop fills
-    ls.drive(live, venue, data(), entry() + 2, entry() + 4)
+    ls.drive(live, venue, ls.market(), ls.entry_bar() + 2, ls.entry_bar() + 4)
     assert live.worked is not None
     assert live.worked.working == {}
     ((worked, why),) = live.worked.done

@@ -11,13 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import ccxt
 import numpy as np
-import pandas as pd
 import pytest
 
 import live_support as ls
@@ -27,6 +25,7 @@ from reinforcetrade.agents.execution import Router
 from reinforcetrade.config import Settings
 from reinforcetrade.config.sections import RoutingConfig
 from reinforcetrade.core.clock import FixedClock
+from reinforcetrade.simulation.account import COST_BPS, LATENCY
 from reinforcetrade.storage import Journal
 from reinforcetrade.storage.rows import OrderRow
 from reinforcetrade.strategies import MultiAgentStrategy
@@ -262,26 +261,16 @@ def live_engine(desk: Desk, name: str = "routed") -> LiveEngine:
         Router(settings.routing),
         clock=desk.alpha.clock,
     )
-    data = market()
+    data = ls.market()
     live = LiveEngine(MultiAgentStrategy(settings=settings), ReplayFeed({SYMBOL: data}), broker,
                       desk.journal, desk.alpha.clock, mode="live", name=name)  # fmt: skip
     live.start()
     return live
 
 
-@cache
-def market() -> pd.DataFrame:
-    return ls.frame()
-
-
-@cache
-def first_entry() -> int:
-    return ls.first_entry(market())
-
-
 @pytest.fixture
 def engine_desk(tmp_path: Path) -> Iterator[Desk]:
-    data = market()
+    data = ls.market()
     clock = FixedClock(int(data.index[0].value))
     opening = round(float(data["open"].iloc[0]), 2)
     with (
@@ -304,7 +293,7 @@ def test_the_live_engine_splits_an_entry_protects_each_venue_and_counts_one_posi
     desk.beta.engine.deposit("USDT", Decimal(-9_800))  # beta can take 200 USDT of it
     live = live_engine(desk)
     assert live.stepper.run.pf[0] == pytest.approx(10_200.0)  # cash: both venues' USDT
-    ls.drive(live, BothVenues(desk.alpha, desk.beta), market(), 0, first_entry() + 1)
+    ls.drive(live, BothVenues(desk.alpha, desk.beta), ls.market(), 0, ls.entry_bar() + 1)
     held = float(live.stepper.run.book.pos_f[0, 0])
     assert held == pytest.approx(btc(desk.alpha) + btc(desk.beta), rel=1e-9)  # one position
     assert btc(desk.alpha) > 0
@@ -320,11 +309,24 @@ def test_the_live_engine_splits_an_entry_protects_each_venue_and_counts_one_posi
         (stop,) = stops[name]
         assert float(stop.qty) == pytest.approx(btc(venue), abs=1e-5)
     # the 20 % cap counted the whole position: its value is at most 20 % of the equity
-    equity = float(live.stepper.run.track.equity[first_entry()])
-    assert held * float(market()["close"].iloc[first_entry()]) <= 0.2 * equity * 1.01
+    equity = float(live.stepper.run.track.equity[ls.entry_bar()])
+    assert held * float(ls.market()["close"].iloc[ls.entry_bar()]) <= 0.2 * equity * 1.01
     figures = {s.venue: s for s in desk.journal.venue_stats(live.run_id)}
     assert set(figures) == {"alpha", "beta"}
     assert figures["beta"].fills == figures["alpha"].fills == 1
+    # the Environment Agent's cost estimate (what raises the tower's threshold) is fed by these
+    # real fills: slippage from the decision's close and each child's measured latency
+    fills = desk.journal.read_table("fills", run_id=live.run_id).sort_values("id")
+    close = float(ls.market()["close"].iloc[ls.entry_bar()])
+    alpha = live.strategy.settings.agents.environment.cost_feedback_alpha
+    cost, latency = math.nan, math.nan
+    for price, ms in zip(fills["price"], fills["latency_ms"], strict=True):
+        bps = abs(float(price) - close) / close * 1e4
+        cost = bps if math.isnan(cost) else (1 - alpha) * cost + alpha * bps
+        latency = float(ms) if math.isnan(latency) else (1 - alpha) * latency + alpha * float(ms)
+    pf = live.stepper.run.pf
+    assert pf[COST_BPS] == pytest.approx(cost, rel=1e-9)
+    assert pf[LATENCY] == pytest.approx(latency, rel=1e-9)
     live.shutdown("stopped")
 
 
@@ -332,7 +334,7 @@ def test_a_restart_reconciles_every_venue_apart(engine_desk: Desk) -> None:
     desk = engine_desk
     desk.beta.engine.deposit("USDT", Decimal(-9_800))
     first = live_engine(desk)
-    ls.drive(first, BothVenues(desk.alpha, desk.beta), market(), 0, first_entry() + 1)
+    ls.drive(first, BothVenues(desk.alpha, desk.beta), ls.market(), 0, ls.entry_bar() + 1)
     first.shutdown("stopped")
     position = float(first.stepper.run.book.pos_f[0, 0])
     again = live_engine(desk)  # nothing changed: the position and both stops stay

@@ -121,6 +121,8 @@ def trade_parts(
     venue = broker_name or settings.trading.broker
     if venue.startswith("ccxt:"):
         exchange = exchange or venue[5:]
+    elif venue == "routed":
+        exchange = exchange or settings.trading.exchange  # where the bars come from
     elif exchange:
         venue = f"ccxt:{exchange}"
     if live and (replay or venue == "paper"):

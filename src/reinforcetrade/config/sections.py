@@ -451,6 +451,10 @@ class VenueConfig(Section):
     fee_bps: float | None = Field(
         None, ge=0, description="its taker fee in bps (default: the exchange's fee table)"
     )
+    api_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="its ccxt urls['api'] entries to replace (default: data.api_urls)",
+    )
 
 
 class RoutingConfig(Section):

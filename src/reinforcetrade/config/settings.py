@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import contextvars
 import difflib
+import fnmatch
 import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -197,12 +198,15 @@ def _mask(value: Any) -> Any:
 
 
 def secret_fields(model: type[BaseModel] = Settings, prefix: str = "") -> Iterator[str]:
-    """Yield the dotted path of every secret field in the tree."""
+    """Yield the dotted path of every secret field in the tree (`*`: any key of a mapping)."""
     for name, field in model.model_fields.items():
         annotation = field.annotation
         path = f"{prefix}{name}"
+        values = get_args(annotation)[-1] if get_origin(annotation) is dict else None
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             yield from secret_fields(annotation, f"{path}.")
+        elif isinstance(values, type) and issubclass(values, BaseModel):
+            yield from secret_fields(values, f"{path}.*.")  # e.g. routing.venues.*.api_key
         elif "SecretStr" in str(annotation):
             yield path
 
@@ -263,7 +267,7 @@ def _describe(exc: ValidationError, yaml_tree: Mapping[str, Any], yaml_path: Pat
         loc = tuple(error["loc"])
         dotted = ".".join(str(p) for p in loc) or "(root)"
         value = error.get("input")
-        if dotted in secrets:
+        if any(fnmatch.fnmatchcase(dotted, secret) for secret in secrets):
             value = MASK
         env_name = ENV_PREFIX + "__".join(str(p) for p in loc).upper()
         in_yaml, _ = _lookup(yaml_tree, loc)

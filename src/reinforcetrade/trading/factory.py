@@ -73,7 +73,10 @@ class BrokerFactory:
         }
         if cfg.api_password is not None:
             keys["password"] = cfg.api_password.get_secret_value()
-        client = build_exchange(self.settings.data, exchange, keys)
+        data = self.settings.data
+        if venue is not None and venue.api_urls:
+            data = data.model_copy(update={"api_urls": venue.api_urls})
+        client = build_exchange(data, exchange, keys)
         if cfg.sandbox:
             client.set_sandbox_mode(True)
         if venue is None:
