@@ -56,3 +56,17 @@ def test_a_replay_is_scraped_with_its_state(tmp_path: Path) -> None:
     assert placed == summary.orders
     assert ("rt_exposure", (("symbol", "ETH/USDT"),)) in mid_run
     assert isinstance(notices[0], Notice)  # the monitor saw the same events
+
+
+def test_a_routed_venues_figures_are_gauges() -> None:
+    from reinforcetrade.trading.events import EngineEvent
+
+    metrics = EngineMetrics()
+    figures = {"venue": "beta", "orders": 5, "fills": 3, "rejects": 2, "errors": 0,
+               "fill_ratio": 1.0, "reject_rate": 0.4, "slippage_bps": float("nan"),
+               "latency_p50_ms": 12.0, "latency_p99_ms": 40.0, "health": "degraded"}  # fmt: skip
+    metrics(EngineEvent("venue", 0, figures))
+    got = {labels: v for (name, labels), v in scrape(metrics).items() if name == "rt_venue"}
+    by = {dict(labels)["figure"]: v for labels, v in got.items()}
+    assert by == {"fill_ratio": 1.0, "reject_rate": 0.4, "latency_p50_ms": 12.0,
+                  "latency_p99_ms": 40.0, "health": 1.0}  # fmt: skip  # no slippage figure yet

@@ -20,6 +20,8 @@ from reinforcetrade.storage.orders import OPEN_STATUSES, ORDER_STATUSES
 from reinforcetrade.trading.events import EngineEvent
 
 _STATES = {"active": 0, "reducing": 1, "halted": 2}
+_HEALTH = {"ok": 0, "degraded": 1, "down": 2}
+_VENUE_FIGURES = ("slippage_bps", "fill_ratio", "reject_rate", "latency_p50_ms", "latency_p99_ms")
 LATENCY_BUCKETS = (0.5, 1, 2, 3, 5, 7.5, 10, 25, 50, 100, 250)  # ms
 SLIPPAGE_BUCKETS = (-50, -10, -5, -2, -1, 0, 1, 2, 5, 10, 25, 50, 100)  # bps
 
@@ -71,6 +73,11 @@ class EngineMetrics:
             registry=r,
         )  # fmt: skip
         self.running = Gauge(f"{p}_engine_running", "1 while the engine runs", registry=r)
+        self.venue = Gauge(
+            f"{p}_venue", "Each routed venue's execution figures (slippage_bps, fill_ratio, "
+            "reject_rate, latency_p50_ms, latency_p99_ms, health: 0 ok, 1 degraded, 2 down)",
+            ["venue", "figure"], registry=r,
+        )  # fmt: skip
         self._first = float("nan")
         self._peak = float("nan")
 
@@ -132,6 +139,14 @@ class EngineMetrics:
     def book(self, positions: int) -> None:
         """Set how many positions are open."""
         self.open_positions.set(positions)
+
+    def _on_venue(self, f: Any) -> None:
+        venue = str(f["venue"])
+        for figure in _VENUE_FIGURES:
+            value = f.get(figure)
+            if value is not None and value == value:
+                self.venue.labels(venue=venue, figure=figure).set(float(value))
+        self.venue.labels(venue=venue, figure="health").set(_HEALTH.get(str(f["health"]), -1))
 
     def _on_breaker(self, f: Any) -> None:
         self.breakers.labels(symbol=str(f["symbol"])).inc()
