@@ -145,6 +145,7 @@ CREATE TABLE decisions (
     reason_mask INTEGER NOT NULL,
     exit_reason VARCHAR(16),
     cost_estimate_bps DOUBLE PRECISION,
+    algo VARCHAR(16),
     CONSTRAINT pk_decisions PRIMARY KEY (id),
     CONSTRAINT uq_decisions_run_id_number UNIQUE (run_id, number),
     CONSTRAINT fk_decisions_run_id_runs FOREIGN KEY(run_id) REFERENCES runs (id) ON DELETE CASCADE

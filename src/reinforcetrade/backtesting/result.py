@@ -517,6 +517,15 @@ def fill_table(
     )
 
 
+def _algo_words(di: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
+    """Return how each decision's order is worked (None where it placed no order)."""
+    words = np.asarray(_labels(di[:, D_ALGO], Algo), dtype=object)
+    ordered = np.isin(di[:, D_ACTION], [int(Action.ENTER_LONG), int(Action.ENTER_SHORT),
+                                        int(Action.EXIT)])  # fmt: skip
+    words[~ordered] = None
+    return words
+
+
 def decision_table(
     di: npt.NDArray[np.int64],
     df: F8,
@@ -548,6 +557,7 @@ def decision_table(
         "reason_codes": _per_mask(masks, lambda m: "|".join(reason_names(m))),
         "reason_mask": masks,
         "exit_reason": _labels(di[:, D_EXIT], ExitReason),
+        "algo": _algo_words(di),
     }
     if mode == "multi_agent":
         regimes = di[:, D_REGIME]

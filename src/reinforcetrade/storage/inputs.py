@@ -71,6 +71,7 @@ DECISION_OPTIONAL: Final = (
     "reason_codes",
     "exit_reason",
     "cost_estimate_bps",
+    "algo",
 )
 TRADE_REQUIRED: Final = ("number", "symbol", "side", "entry_time", "qty", "entry_price")
 TRADE_OPTIONAL: Final = (

@@ -125,6 +125,7 @@ decisions = Table(
     Column("reason_mask", Integer, nullable=False),
     Column("exit_reason", String(16)),
     Column("cost_estimate_bps", Number),
+    Column("algo", String(16)),  # how its order is worked (immediate, twap, vwap); NULL: none
     UniqueConstraint("run_id", "number"),
     Index(None, "run_id", "time"),
     Index(None, "symbol", "time"),

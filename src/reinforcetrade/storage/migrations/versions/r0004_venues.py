@@ -1,4 +1,4 @@
-"""Routing across venues: where each order went and why, and each venue's execution figures.
+"""Routing and execution algorithms: orders' venues and routes, venue figures, decisions' algo.
 
 Revision ID: 0004
 Revises: 0003
@@ -27,7 +27,8 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
-    """Add the venue and route of each order, and the per-venue execution figures."""
+    """Add the venue and route of each order, the per-venue figures, each decision's algo."""
+    op.add_column("decisions", sa.Column("algo", sa.String(length=16), nullable=True))
     op.add_column("orders", sa.Column("venue", sa.String(length=200), nullable=True))
     op.add_column("orders", sa.Column("route", JSON, nullable=True))
     op.create_table(
@@ -63,3 +64,5 @@ def downgrade() -> None:
     with op.batch_alter_table("orders") as batch:
         batch.drop_column("route")
         batch.drop_column("venue")
+    with op.batch_alter_table("decisions") as batch:
+        batch.drop_column("algo")
