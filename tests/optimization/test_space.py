@@ -33,8 +33,9 @@ def test_ranges_are_declared_beside_the_settings_they_tune() -> None:
     assert {p.path for p in SearchSpace.declared("tower.")} == {
         "tower.entry_confidence", "tower.exit_confidence", "tower.consensus_agents",
     }  # fmt: skip
-    for param in declared.values():  # every declared end is a valid value of its setting
-        for value in (param.low, param.high):
+    assert declared["execution.algo"].choices == ("immediate", "twap", "vwap", "auto")
+    for param in declared.values():  # every declared end or choice is a valid value
+        for value in param.choices or (param.low, param.high):
             Settings().with_params({param.path: value})
 
 

@@ -486,19 +486,27 @@ class RoutingConfig(Section):
 
 
 class ExecutionConfig(Section):
-    """Execution algorithms: how the backtester and the paper venue work each order over bars."""
+    """Execution algorithms: how backtests, paper and live venues work orders over bars."""
 
     algo: Literal["auto", "immediate", "twap", "vwap"] = Field(
         "immediate",
+        json_schema_extra=search(choices=("immediate", "twap", "vwap", "auto")),
         description="immediate: each order at once (as before); twap / vwap: every entry and "
         "signal exit worked over horizon_bars; auto: chosen per order from its size against "
         "the recent volume (immediate_below, twap_below)",
     )
     horizon_bars: int = Field(
-        4, ge=1, description="bars a worked order is spread over (1: one capped child)"
+        4,
+        ge=1,
+        json_schema_extra=search(2, 12, step=2),
+        description="bars a worked order is spread over (1: one capped child)",
     )
     participation: float = Field(
-        0.1, gt=0, le=1, description="largest share of a bar's traded volume one child may take"
+        0.1,
+        gt=0,
+        le=1,
+        json_schema_extra=search(0.02, 0.3),
+        description="largest share of a bar's traded volume one child may take",
     )
     min_child: float = Field(
         0.0, ge=0, description="smallest child worth sending (smaller ones join the next)"
