@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reinforcetrade.agents.routing import RouterParams, VenueQuote, route
-from reinforcetrade.agents.venue_quality import QualityParams, VenueQuality
+from reinforcetrade.agents.venue_quality import QualityParams, VenueQuality, VenueStats
 from reinforcetrade.config import Settings
 from reinforcetrade.core.errors import UserInputError
 
@@ -278,3 +279,21 @@ def test_the_execution_agent_routes_feeds_back_and_moves_flow_off_a_slipping_ven
     agent.rejected("beta", time=6)
     assert agent.venues.stats("beta").errors == 1
     assert agent.venues.stats("beta").rejects == 1
+
+
+def test_a_restored_venue_keeps_its_figures_and_comes_back_degraded_from_down() -> None:
+    quality = VenueQuality(QualityParams(window=10, cooldown_s=60.0))
+    recorded = VenueStats("beta", orders=30, fills=20, rejects=4, errors=6, fill_ratio=0.8,
+                          reject_rate=1.0, slippage_bps=12.5, latency_p50_ms=40.0,
+                          latency_p99_ms=90.0, health="down")  # fmt: skip
+    quality.restore(recorded, latencies=[float(x) for x in range(1, 21)], filled_quantity=4.0)
+    now = quality.stats("beta")
+    assert (now.orders, now.fills, now.rejects, now.errors) == (30, 20, 4, 6)
+    assert now.slippage_bps == 12.5
+    assert now.fill_ratio == pytest.approx(0.8)
+    assert now.reject_rate == 1.0  # the last 10 orders: the 10 that failed
+    assert now.latency_p50_ms == pytest.approx(np.percentile(np.arange(11.0, 21.0), 50))
+    assert now.health == "degraded"  # its cool-down was not recorded: tried again, at a penalty
+    quality.fill("beta", side="buy", price=100.0, arrival=100.0, filled=1.0, asked=1.0,
+                 latency_ms=5.0, time=0)  # fmt: skip
+    assert quality.stats("beta").fill_ratio == pytest.approx(5.0 / 6.0)  # 4 of 5, then 1 of 1

@@ -237,6 +237,24 @@ def test_rejections_degrade_a_venue_and_the_figures_match_the_venues_fills(desk:
     assert list(orders["venue"]) == ["beta", "beta,alpha", "beta", "beta,alpha", "beta"]
 
 
+def test_a_restart_keeps_each_venues_record(desk: Desk) -> None:
+    insufficient = Reject(-2010, "Account has insufficient balance for requested action.")
+    desk.beta.script(ORDER, None, insufficient, None, insufficient, None)
+    for _ in range(5):
+        desk.buy(0.02)
+    before = desk.router.stats("beta")
+    again = Desk(desk.alpha, desk.beta, desk.journal)  # a fresh router, the same journal run
+    again.broker.journal_to(desk.journal, desk.run)
+    after = again.router.stats("beta")
+    for name in ("orders", "fills", "rejects", "errors", "health"):
+        assert getattr(after, name) == getattr(before, name), name
+    for name in ("fill_ratio", "reject_rate", "slippage_bps", "latency_p50_ms", "latency_p99_ms"):
+        assert getattr(after, name) == pytest.approx(getattr(before, name)), name
+    route = again.broker.router.route("buy", 0.02, [
+        again.broker.venues["beta"].quote(SYMBOL, "buy")], time=START_NS)  # fmt: skip
+    assert route.venues[0].penalty_bps == 10.0  # still degraded: still paying for it
+
+
 # -- the live engine on both venues ------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ slippage and latency into the Environment Agent's cost estimate with the same ru
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from reinforcetrade.agents.environment import EnvironmentAgent
@@ -86,6 +86,12 @@ class Router:
     def stats(self, venue: str) -> VenueStats:
         """Return a venue's execution figures."""
         return self.quality.stats(venue)
+
+    def restore(
+        self, figures: VenueStats, *, latencies: Sequence[float] = (), filled_quantity: float
+    ) -> None:
+        """Take back a venue's recorded figures (see `VenueQuality.restore`)."""
+        self.quality.restore(figures, latencies=latencies, filled_quantity=filled_quantity)
 
     def take_changes(self) -> list[HealthChange]:
         """Return the health changes not yet taken, oldest first (and forget them)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -161,6 +162,34 @@ class VenueQuality:
         if v.health == "down" and time >= v.down_until:
             return "degraded", self._set(venue, v, "degraded", "cool-down over: trying again", time)
         return v.health, None
+
+    def restore(
+        self,
+        figures: VenueStats,
+        *,
+        latencies: Sequence[float] = (),
+        filled_quantity: float = math.nan,
+    ) -> None:
+        """Take back a venue's figures as last recorded (an engine's restart).
+
+        The counts, the slippage EWMA and the fill ratio (with `filled_quantity`, what those fills
+        were) are as recorded; the reject-rate window is rebuilt from the counts, the latency
+        window from `latencies` (its last orders', oldest first). A venue that was down comes
+        back degraded: tried again, at a penalty, since its cool-down was not recorded.
+        """
+        p = self.params
+        v = self._changing(figures.venue)
+        v.orders, v.fills, v.rejects, v.errors = (figures.orders, figures.fills, figures.rejects,
+                                                  figures.errors)  # fmt: skip
+        v.slippage_bps = figures.slippage_bps
+        ratio = figures.fill_ratio
+        if math.isfinite(ratio) and ratio > 0 and filled_quantity > 0:
+            v.filled, v.asked = filled_quantity, filled_quantity / ratio
+        failed = min(figures.rejects + figures.errors, figures.orders, p.window)
+        answered = min(figures.orders - failed, p.window - failed)
+        v.outcomes = deque([False] * answered + [True] * failed)
+        v.latencies = deque(float(x) for x in list(latencies)[-p.window :])
+        v.health = "degraded" if figures.health == "down" else figures.health
 
     def stats(self, venue: str) -> VenueStats:
         """Return a venue's figures (computed once per change: routing reads them per order)."""

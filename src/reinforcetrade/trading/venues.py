@@ -31,16 +31,16 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from reinforcetrade.agents.execution import Router
-from reinforcetrade.agents.routing import Route, VenueQuote
+from reinforcetrade.agents.routing import Health, Route, VenueQuote
 from reinforcetrade.agents.venue_quality import HealthChange, VenueStats
 from reinforcetrade.core.clock import Clock, WallClock
 from reinforcetrade.core.errors import UserInputError
 from reinforcetrade.simulation.slicing import child_id
 from reinforcetrade.storage import Journal
-from reinforcetrade.storage.rows import OrderRow
+from reinforcetrade.storage.rows import OrderRow, VenueStatsRow
 from reinforcetrade.trading.broker import (
     Broker,
     BrokerError,
@@ -250,11 +250,22 @@ class RoutedBroker:
     def journal_to(
         self, journal: Journal, run_id: int, tell: Callable[[VenueStats], None] | None = None
     ) -> None:
-        """Keep routes and venue figures in a run's journal (its routed orders taken back first).
+        """Keep routes and venue figures in a run's journal (what it recorded taken back first).
 
-        `tell` hears of each venue's figures after they are written.
+        A run that goes on (a live restart) gives back its routed orders and each venue's
+        figures, the latency window from the venue's last fills. `tell` hears of each venue's
+        figures after they are written.
         """
-        self.restore(journal.orders_by_client_id(run_id=run_id).values())
+        orders = journal.orders_by_client_id(run_id=run_id)
+        self.restore(orders.values())
+        market = {cid for cid, row in orders.items() if row.type == "market"}
+        fills = journal.read_table("fills", run_id=run_id).sort_values("time", kind="stable")
+        for row in journal.venue_stats(run_id):
+            if row.venue not in self.venues:
+                continue
+            mine = fills[(fills["exchange"] == row.venue) & fills["client_order_id"].isin(market)]
+            self.router.restore(_recorded(row), latencies=mine["latency_ms"].dropna().tolist(),
+                                filled_quantity=float(mine["qty"].sum()))  # fmt: skip
 
         def plan(client_order_id: str, order: RoutedOrder) -> None:
             journal.set_order_route(client_order_id, order.venues, order.to_dict())
@@ -471,6 +482,18 @@ class RoutedBroker:
         for change in self.router.take_changes():
             if self.on_change is not None:
                 self.on_change(change)
+
+
+def _recorded(row: VenueStatsRow) -> VenueStats:
+    """Return a venue's figures as the journal recorded them (a missing figure is NaN)."""
+
+    def figure(value: float | None) -> float:
+        return math.nan if value is None else value
+
+    return VenueStats(row.venue, row.orders, row.fills, row.rejects, row.errors,
+                      figure(row.fill_ratio), figure(row.reject_rate), figure(row.slippage_bps),
+                      figure(row.latency_p50_ms), figure(row.latency_p99_ms),
+                      cast(Health, row.health))  # fmt: skip
 
 
 def summed(per_venue: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
