@@ -32,6 +32,7 @@ from reinforcetrade.strategies import MultiAgentStrategy
 from reinforcetrade.trading.broker import OrderRequest
 from reinforcetrade.trading.ccxt_broker import CcxtBroker
 from reinforcetrade.trading.engine import LiveEngine
+from reinforcetrade.trading.events import Alert
 from reinforcetrade.trading.feeds import ReplayFeed
 from reinforcetrade.trading.live import ReconciliationError
 from reinforcetrade.trading.orders import OrderManager
@@ -269,10 +270,13 @@ class BothVenues:
         self.beta.set_price(symbol, round(price - 10, 2))
 
 
-def live_engine(desk: Desk, name: str = "routed") -> LiveEngine:
+def live_engine(
+    desk: Desk, name: str = "routed", alerts: list[Alert] | None = None, **routing: Any
+) -> LiveEngine:
     settings = Settings(
         trading={"api_key": ls.CANARY_KEY, "api_secret": ls.CANARY_SECRET},
-        routing={"latency_bps_per_ms": 0.0},  # the choice must not wait on the machine's load
+        # the choice must not wait on the machine's load
+        routing={"latency_bps_per_ms": 0.0, **routing},
     )
     broker = RoutedBroker(
         [venue_broker(desk.alpha, "alpha", 10.0), venue_broker(desk.beta, "beta", 2.0)],
@@ -281,7 +285,8 @@ def live_engine(desk: Desk, name: str = "routed") -> LiveEngine:
     )
     data = ls.market()
     live = LiveEngine(MultiAgentStrategy(settings=settings), ReplayFeed({SYMBOL: data}), broker,
-                      desk.journal, desk.alpha.clock, mode="live", name=name)  # fmt: skip
+                      desk.journal, desk.alpha.clock, mode="live", name=name,
+                      alert=None if alerts is None else alerts.append)  # fmt: skip
     live.start()
     return live
 
@@ -367,5 +372,20 @@ def test_a_restart_reconciles_every_venue_apart(engine_desk: Desk) -> None:
         desk.beta.engine.cancel(o.symbol, o.order_id, None)
     desk.beta.engine.deposit("BTC", -moved)
     desk.alpha.engine.deposit("BTC", moved)
-    with pytest.raises(ReconciliationError, match="on beta"):
+    with pytest.raises(ReconciliationError, match="but beta holds"):
         live_engine(desk)
+
+
+def test_a_venue_whose_book_cannot_be_read_goes_down_with_an_alert(engine_desk: Desk) -> None:
+    desk = engine_desk
+    alerts: list[Alert] = []
+    live = live_engine(desk, alerts=alerts, down_after_errors=1)
+    desk.beta.script("GET /api/v3/depth", *[Maintenance()] * 4)  # one quote's retried reads
+    ls.drive(live, BothVenues(desk.alpha, desk.beta), ls.market(), 0, ls.entry_bar() + 1)
+    (health,) = [a for a in alerts if a.kind == "venue_health"]
+    assert health.message.startswith("beta is down (was ok): 1 failed calls in a row")
+    entries = desk.journal.read_table("orders", run_id=live.run_id)
+    assert list(entries.loc[entries["type"] == "market", "venue"]) == ["alpha"]  # beta sat out
+    (beta,) = [s for s in desk.journal.venue_stats(live.run_id) if s.venue == "beta"]
+    assert (beta.errors, beta.health) == (1, "down")
+    live.shutdown("stopped")

@@ -243,10 +243,9 @@ class BarStepper:
         """Return the bar times stepped so far (UTC)."""
         return pd.DatetimeIndex(np.asarray(self.times, dtype="datetime64[ns]")).tz_localize("UTC")
 
-    @property
-    def market(self) -> npt.NDArray[np.float64]:
-        """Return the bars seen so far: (open, high, low, close, volume) × symbols × bars."""
-        return self._market[:, :, : self.t]
+    def volumes(self, s: int) -> npt.NDArray[np.float64]:
+        """Return symbol s's bar volumes seen so far (NaN where it had no bar)."""
+        return self._market[4, s, : self.t]
 
     def book_fill(
         self,

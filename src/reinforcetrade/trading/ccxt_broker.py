@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import ccxt
@@ -187,19 +188,19 @@ class CcxtBroker:
         last = (bid + ask) / 2.0 if bid > 0 and ask > 0 else self._last_price(symbol) or math.nan
         free = self._read(lambda: self.exchange.fetch_balance()).get("free") or {}
         fee = self.fee_bps if self.fee_bps is not None else float(market.get("taker") or 0) * 1e4
-        limits = market.get("limits", {})
-        least = float((limits.get("amount") or {}).get("min") or 0.0)
-        least_cost = float((limits.get("cost") or {}).get("min") or 0.0)
-        price = ask if side == "buy" else bid
-        price = price if price > 0 else last
+        stamp = book.get("timestamp")
+        quote = VenueQuote(self.name, bid, ask, last, fee, 0.0, 0.0,
+                           time_ns=int(stamp) * 1_000_000 if stamp else 0)  # fmt: skip
+        price = quote.price(side)
         if side == "buy":
             room = float(free.get(market["quote"]) or 0.0) / (price * (1 + fee / 1e4))
         else:
             room = float(free.get(market["base"]) or 0.0)
+        limits = market.get("limits", {})
+        least = float((limits.get("amount") or {}).get("min") or 0.0)
+        least_cost = float((limits.get("cost") or {}).get("min") or 0.0)
         least = max(least, least_cost / price if price > 0 else 0.0)
-        stamp = book.get("timestamp")
-        return VenueQuote(self.name, bid, ask, last, fee, least, room,
-                          time_ns=int(stamp) * 1_000_000 if stamp else 0)  # fmt: skip
+        return replace(quote, min_qty=least, available=room)
 
     # --- internals ----------------------------------------------------------------------------
     def _market(self, symbol: str) -> dict[str, Any]:

@@ -66,7 +66,6 @@ from reinforcetrade.trading.feeds import ClosedBar, Feed
 from reinforcetrade.trading.live import (
     ENTRY,
     EXIT,
-    FINAL,
     LiveRouting,
     ReconciliationError,
     role_of,
@@ -497,13 +496,6 @@ class LiveEngine:
         else:
             log.warning("%s: switched model %s (%s)", target, detail, switch.reason)
 
-    @staticmethod
-    def _settle(routing: LiveRouting, symbol: str, order: OrderRow) -> None:
-        """Book a just-placed order's fills, and act on it if its answer said it is done."""
-        routing.sync([symbol])  # a market order is usually done at once
-        if order.status in FINAL:  # done in its answer: never seen open
-            routing.done(order)
-
     def _on_venue(self, call: Callable[[], object]) -> bool:
         """Run venue work; a venue that does not answer degrades the engine (entries wait)."""
         try:
@@ -569,7 +561,7 @@ class LiveEngine:
                 if result.outcome != "placed":
                     self.stepper.withdraw(s)
                 else:
-                    self._on_venue(partial(self._settle, self.routing, symbol, result.order))
+                    self._on_venue(partial(self.routing.settle, symbol, result.order))
         return sent, held
 
     def _work(self, step: Step, withheld: str | None) -> int:

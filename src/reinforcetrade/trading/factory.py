@@ -79,9 +79,7 @@ class BrokerFactory:
         client = build_exchange(data, exchange, keys)
         if cfg.sandbox:
             client.set_sandbox_mode(True)
-        if venue is None:
-            return CcxtBroker(client)
-        return CcxtBroker(client, name=name, fee_bps=venue.fee_bps)
+        return CcxtBroker(client, name=name, fee_bps=None if venue is None else venue.fee_bps)
 
     def routed(self) -> Broker:
         """Return the venues of `routing.venues` behind the Execution Agent's router."""

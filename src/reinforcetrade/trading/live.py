@@ -124,6 +124,12 @@ class LiveRouting:
             if booked.status in FINAL:
                 self.done(booked)
 
+    def settle(self, symbol: str, order: OrderRow) -> None:
+        """Book a just-placed order's fills, and act on it if its answer said it is done."""
+        self.sync([symbol])  # a market order is usually done at once
+        if order.status in FINAL:  # done in its answer: never seen open
+            self.done(order)
+
     def before_bar(self, bars: Sequence[ClosedBar]) -> None:
         """Catch up with the venue before deciding on a bar: fills, stops, take-profits."""
         self.sync()
@@ -219,9 +225,7 @@ class LiveRouting:
             self.release(s, decision)
             self.alert("exit_failed", f"{symbol}: the exit was not placed ({result.reason})")
             return False
-        self.sync([symbol])
-        if result.order.status in FINAL:  # done in its answer: never seen open
-            self.done(result.order)
+        self.settle(symbol, result.order)
         return True
 
     def take_profits(self, bars: Sequence[ClosedBar]) -> None:
@@ -264,20 +268,10 @@ class LiveRouting:
         ours = {o.client_order_id for o in rows} | {o.exchange_order_id for o in rows}
         ours.discard(None)
         mine = [f for f in fills if f.client_order_id in ours or f.exchange_order_id in ours]
-        holdings = _holdings(mine)
         for s, symbol in enumerate(self.symbols):
-            held = holdings.get(symbol, Holding(0.0, math.nan))
-            largest = max((f.quantity for f in mine if f.symbol == symbol), default=0.0)
-            if abs(held.quantity) <= DUST_SHARE * largest:  # a closing order's leftover
-                held = Holding(0.0, math.nan)
-            short_of = _shortfall(symbol, held.quantity, balances)
-            if short_of is not None:
-                raise ReconciliationError(
-                    f"{symbol}: the journal's fills hold {held.quantity:g} but the venue "
-                    f"{short_of}; resolve it on the venue, then restart"
-                )
-            for venue, venue_balances in (per_venue or {}).items():
-                _check_venue(symbol, venue, [f for f in mine if f.venue == venue], venue_balances)
+            held = _held(symbol, mine, balances, "the venue")
+            for venue, venue_balances in (per_venue or {}).items():  # routed: each venue apart
+                _held(symbol, [f for f in mine if f.venue == venue], venue_balances, venue)
             if held.quantity != 0.0:
                 self.stepper.book_fill(s, held.quantity, held.average_price, 0.0, -1)
                 self._restore_stop(s, symbol, notes)
@@ -388,20 +382,24 @@ def _shortfall(symbol: str, held: float, balances: Mapping[str, float]) -> str |
     return None if venue >= held * (1 - _DUST) else f"holds {venue:g} {base}"
 
 
-def _check_venue(
-    symbol: str, venue: str, fills: Sequence[BrokerFill], balances: Mapping[str, float]
-) -> None:
-    """Check one venue holds what the journal's fills there imply (routed: each venue apart)."""
-    held = _holdings(fills).get(symbol, Holding(0.0, math.nan)).quantity
+def _held(
+    symbol: str, fills: Sequence[BrokerFill], balances: Mapping[str, float], where: str
+) -> Holding:
+    """Return what the fills imply is held (a closing order's dust: flat), if `where` holds it.
+
+    Raises `ReconciliationError` naming `where` when its balances hold less.
+    """
+    held = _holdings(fills).get(symbol, Holding(0.0, math.nan))
     largest = max((f.quantity for f in fills if f.symbol == symbol), default=0.0)
-    if abs(held) <= DUST_SHARE * largest:
-        return
-    short_of = _shortfall(symbol, held, balances)
+    if abs(held.quantity) <= DUST_SHARE * largest:  # a closing order's leftover
+        return Holding(0.0, math.nan)
+    short_of = _shortfall(symbol, held.quantity, balances)
     if short_of is not None:
         raise ReconciliationError(
-            f"{symbol} on {venue}: the journal's fills there hold {held:g} but {venue} "
-            f"{short_of}; resolve it on the venue, then restart"
+            f"{symbol}: the journal's fills hold {held.quantity:g} but {where} {short_of}; "
+            "resolve it on the venue, then restart"
         )
+    return held
 
 
 def _holdings(fills: Sequence[BrokerFill]) -> dict[str, Holding]:

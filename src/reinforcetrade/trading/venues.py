@@ -121,10 +121,17 @@ class _Leg:
 
 @dataclass
 class _Parent:
-    order: RoutedOrder
     request: OrderRequest
+    routes: list[dict[str, Any]] = field(default_factory=list)
     legs: list[_Leg] = field(default_factory=list)
     unrouted: float = 0.0
+
+    @property
+    def order(self) -> RoutedOrder:
+        """Return the order as the journal records it: its routes and children so far."""
+        request = self.request
+        return RoutedOrder(request.client_order_id, request.symbol, tuple(self.routes),
+                           tuple(leg.child for leg in self.legs))  # fmt: skip
 
 
 class RoutedBroker:
@@ -150,6 +157,8 @@ class RoutedBroker:
         self.on_change: Callable[[HealthChange], None] | None = None
         self._parents: dict[str, _Parent] = {}
         self._child: dict[tuple[str, str], tuple[str, _Leg]] = {}  # (venue, child id) → parent
+        self._by_exchange: dict[tuple[str, str], tuple[str, _Leg]] = {}  # (venue, its order id)
+        self._restored: list[_Leg] = []  # children taken back from the journal, not yet asked
 
     @property
     def name(self) -> str:
@@ -161,7 +170,7 @@ class RoutedBroker:
         """Route the order, record the plan (`on_plan`), send its children; return its state."""
         if request.client_order_id in self._parents:
             raise OrderRejected(f"order {request.client_order_id} was already sent")
-        parent = _Parent(RoutedOrder(request.client_order_id, request.symbol, (), ()), request)
+        parent = _Parent(request)
         self._plan(parent, request.quantity, exclude=set())
         self._parents[request.client_order_id] = parent
         self._send(parent, parent.legs)
@@ -213,13 +222,9 @@ class RoutedBroker:
         out: list[BrokerFill] = []
         for name, venue in self.venues.items():
             self._learn(name, symbol)
-            by_exchange = {leg.state.exchange_order_id: (p, leg)
-                           for p, leg in self._child.values()
-                           if leg.child.venue == name and leg.state is not None
-                           and leg.state.exchange_order_id}  # fmt: skip
             for fill in venue.fills(symbol, since_ns):
-                owner = self._child.get((name, fill.client_order_id or "")) or by_exchange.get(
-                    fill.exchange_order_id or ""
+                owner = self._child.get((name, fill.client_order_id or "")) or (
+                    self._by_exchange.get((name, fill.exchange_order_id or ""))
                 )
                 if owner is None:
                     out.append(replace(fill, venue=name))
@@ -286,12 +291,13 @@ class RoutedBroker:
             order = RoutedOrder.from_dict(row.client_order_id, row.symbol, data)
             side: OrderSide = "sell" if row.side == "sell" else "buy"
             request = OrderRequest(row.client_order_id, row.symbol, side, "market", row.qty)
-            parent = _Parent(order, request)
+            parent = _Parent(request, list(order.routes))
             done = row.status not in ("pending", "submitted", "partially_filled")
             for child in order.children:
                 leg = _Leg(child, side, row.type, outcome="unknown", recorded=done)
                 parent.legs.append(leg)
                 self._child[(child.venue, child.client_order_id)] = (row.client_order_id, leg)
+                self._restored.append(leg)
             self._parents[row.client_order_id] = parent
 
     # -- routing -----------------------------------------------------------------------------
@@ -329,15 +335,13 @@ class RoutedBroker:
             raise OrderRejected(f"{request.client_order_id}: no venue can take {quantity:g} "
                                 f"{request.symbol}: {_why_not(route)}")  # fmt: skip
         price = {v.venue: v.price for v in route.venues}
-        n = len(parent.order.children)
+        n = len(parent.legs)
         new = [
             _Leg(Child(venue, child_id(request.client_order_id, n + k), qty, price[venue]),
                  request.side, request.type)
             for k, (venue, qty) in enumerate(route.legs, start=1)
         ]  # fmt: skip
-        order = parent.order
-        parent.order = replace(order, routes=(*order.routes, route.to_dict()),
-                               children=(*order.children, *(leg.child for leg in new)))  # fmt: skip
+        parent.routes.append(route.to_dict())
         parent.legs.extend(new)
         parent.unrouted += route.unrouted
         for leg in new:
@@ -388,6 +392,9 @@ class RoutedBroker:
     def _update(self, leg: _Leg, state: OrderState) -> None:
         """Keep a child's state; once it is done, put its outcome in the venue's record."""
         leg.state, leg.outcome = state, "placed"
+        if state.exchange_order_id:  # the venue's fills may name only its own order id
+            key = (leg.child.venue, leg.child.client_order_id)
+            self._by_exchange[(leg.child.venue, state.exchange_order_id)] = self._child[key]
         if state.status == "rejected":
             leg.outcome, leg.reason = "rejected", f"{leg.child.venue}: {state.reason or 'rejected'}"
         if not _final(state) or leg.recorded:
@@ -443,13 +450,17 @@ class RoutedBroker:
                           reasons or None)  # fmt: skip
 
     def _learn(self, venue: str, symbol: str) -> None:
-        """Ask a venue about the children restored from the journal (their exchange ids)."""
-        for parent_id, leg in list(self._child.values()):
-            if leg.child.venue != venue or leg.state is not None or leg.outcome != "unknown":
-                continue
-            if self._parents[parent_id].request.symbol != symbol:
-                continue
-            self._ask(leg, partial(self.venues[venue].fetch_order, symbol))
+        """Ask a venue once about its children restored from the journal (their exchange ids)."""
+        mine = [leg for leg in self._restored
+                if leg.child.venue == venue and self._symbol_of(leg) == symbol]  # fmt: skip
+        for leg in mine:
+            self._restored.remove(leg)
+            if leg.state is None and leg.outcome == "unknown":
+                self._ask(leg, partial(self.venues[venue].fetch_order, symbol))
+
+    def _symbol_of(self, leg: _Leg) -> str:
+        parent_id, _ = self._child[(leg.child.venue, leg.child.client_order_id)]
+        return self._parents[parent_id].request.symbol
 
     def _ask(
         self, leg: _Leg, call: Callable[[str], OrderState], why: str = "never reached it"

@@ -25,11 +25,9 @@ from reinforcetrade.backtesting.stepper import BarStepper
 from reinforcetrade.simulation.account import QTY
 from reinforcetrade.simulation.slicing import Slicing, child_id, live_child
 from reinforcetrade.trading.broker import OrderRequest, OrderSide
-from reinforcetrade.trading.live import FINAL, LiveRouting
+from reinforcetrade.trading.live import LiveRouting
 
 log = logging.getLogger(__name__)
-
-_V = 4  # the volume row of the stepper's market arrays
 
 
 @dataclass
@@ -89,8 +87,8 @@ class WorkedEntries:
 
     def _child(self, worked: Worked) -> int:
         """Send one child of a worked entry; book it; finish the entry when it is done."""
-        t = self.stepper.t  # the bar the child trades in (not seen yet)
-        volumes = self.stepper.market[_V, worked.s, : t + 1]
+        t = self.stepper.t  # the bar the child trades in (not seen yet): live_child never reads it
+        volumes = self.stepper.volumes(worked.s)
         qty = live_child(self.slicing, worked.algo, worked.remaining, worked.left, volumes, t)
         worked.left -= 1
         if qty > 0.0:
@@ -103,12 +101,10 @@ class WorkedEntries:
             if result.outcome != "placed":
                 self.drop(worked.s, f"child {worked.children} was not placed ({result.reason})")
                 return 1
-            self.routing.sync([symbol])
-            row = orders.journal.orders_by_client_id([request.client_order_id])
-            order = row[request.client_order_id]
-            if order.status in FINAL:  # done in its answer: never seen open
-                self.routing.done(order)
-            worked.remaining = max(worked.remaining - order.filled_qty, 0.0)
+            self.routing.settle(symbol, result.order)
+            cid = request.client_order_id
+            filled = orders.journal.orders_by_client_id([cid])[cid].filled_qty  # as synced
+            worked.remaining = max(worked.remaining - filled, 0.0)
             worked.held = float(self.stepper.run.book.pos_f[worked.s, QTY])
         if worked.left <= 0 or not worked.remaining > 0.0:
             self.working.pop(worked.s, None)

@@ -63,8 +63,12 @@
   const fixed = (v, digits) =>
     v.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
+  function decimal(v, digits) {
+    return isNum(v) ? fixed(v, digits) : "—";
+  }
+
   function money(v) {
-    return isNum(v) ? fixed(v, 2) : "—";
+    return decimal(v, 2);
   }
 
   function signed(v, digits = 2) {
@@ -388,7 +392,7 @@
   function routeWhy(route) {
     if (!route || !Array.isArray(route.venues)) return null;
     return route.venues
-      .map((v) => `${v.venue}: ${isNum(v.all_in_bps) ? `${v.all_in_bps.toFixed(1)} bps` : "unusable"}, ${v.why}`)
+      .map((v) => `${v.venue}: ${isNum(v.all_in_bps) ? `${decimal(v.all_in_bps, 1)} bps` : "unusable"}, ${v.why}`)
       .join("\n");
   }
 
@@ -405,13 +409,9 @@
       [String(v.errors), "num"],
       [pct(v.reject_rate, 0), "num"],
       [pct(v.fill_ratio, 0), "num"],
-      [isNum(v.slippage_bps) ? v.slippage_bps.toFixed(1) : "—", "num"],
-      [`${ms(v.latency_p50_ms)} / ${ms(v.latency_p99_ms)}`, "num"],
+      [decimal(v.slippage_bps, 1), "num"],
+      [`${decimal(v.latency_p50_ms, 0)} / ${decimal(v.latency_p99_ms, 0)}`, "num"],
     ], (v) => `${v.venue}-${v.orders}-${v.health}`);
-  }
-
-  function ms(v) {
-    return isNum(v) ? v.toFixed(0) : "—";
   }
 
   async function loadTrades() {
